@@ -1,0 +1,137 @@
+"""Input and output serializers of the governance API."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from governance.choices import Approach, DatasetPurpose, LegalBasis, Level, RiskClass
+from governance.models import DPIA, AISystem, AuditEvent, Dataset, DatasetVersion
+
+User = get_user_model()
+
+
+class AISystemOut(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username")
+
+    class Meta:
+        model = AISystem
+        fields = [
+            "id", "name", "owner", "intended_purpose", "risk_class", "approach", "advisor_assessment",
+            "human_oversight", "evaluation_threshold", "status", "created_at",
+        ]
+
+
+class AISystemIn(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    intended_purpose = serializers.CharField()
+    risk_class = serializers.ChoiceField(choices=RiskClass.choices, required=False)
+    approach = serializers.ChoiceField(choices=Approach.choices, required=False)
+    human_oversight = serializers.CharField(required=False, allow_blank=True)
+    evaluation_threshold = serializers.FloatField(required=False, min_value=0, max_value=1)
+    owner = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all(), required=False)
+
+
+class DatasetOut(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username")
+    ai_systems = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "id", "name", "ai_systems", "purpose", "legal_basis", "provenance", "retention_until", "owner",
+            "contains_personal_data", "created_at",
+        ]
+
+
+class DatasetIn(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    ai_systems = serializers.PrimaryKeyRelatedField(many=True, queryset=AISystem.objects.all(), required=False)
+    purpose = serializers.ChoiceField(choices=DatasetPurpose.choices)
+    legal_basis = serializers.ChoiceField(choices=LegalBasis.choices, required=False, allow_blank=True)
+    provenance = serializers.CharField(required=False, allow_blank=True)
+    retention_until = serializers.DateField(required=False, allow_null=True)
+    contains_personal_data = serializers.BooleanField(required=False)
+    owner = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all(), required=False)
+
+
+class DatasetVersionOut(serializers.ModelSerializer):
+    progress = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = DatasetVersion
+        fields = [
+            "id", "dataset", "number", "sha256", "source_sha256", "size_bytes", "record_count",
+            "duplicates_removed", "holdout_fraction", "split_seed", "holdout_count", "record_format",
+            "parent", "reason", "status", "scanned_records", "progress", "pii_summary",
+            "contains_personal_data", "scan_error", "scan_started_at", "scan_finished_at", "created_at",
+        ]
+
+
+class DatasetVersionIn(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True)
+    holdout_fraction = serializers.FloatField(required=False)
+    split_seed = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=300)
+
+
+_LEVEL = {"choices": Level.choices, "required": False, "allow_blank": True}
+
+
+class DPIAOut(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", default=None)
+    reviewer = serializers.CharField(source="reviewer.username", default=None)
+    datasets = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = DPIA
+        fields = [
+            "id", "title", "ai_system", "datasets", "context", "necessity_proportionality",
+            "data_subject_rights", "illegitimate_access_likelihood", "illegitimate_access_severity",
+            "unwanted_modification_likelihood", "unwanted_modification_severity", "disappearance_likelihood",
+            "disappearance_severity", "planned_measures", "dpo_opinion", "status", "submitted_at", "reviewer",
+            "review_comment", "approved_at", "review_due", "created_by", "created_at",
+        ]
+
+
+class DPIAIn(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    ai_system = serializers.PrimaryKeyRelatedField(queryset=AISystem.objects.all())
+    datasets = serializers.PrimaryKeyRelatedField(many=True, queryset=Dataset.objects.all(), required=False)
+    context = serializers.CharField(required=False, allow_blank=True)
+    necessity_proportionality = serializers.CharField(required=False, allow_blank=True)
+    data_subject_rights = serializers.CharField(required=False, allow_blank=True)
+    illegitimate_access_likelihood = serializers.ChoiceField(**_LEVEL)
+    illegitimate_access_severity = serializers.ChoiceField(**_LEVEL)
+    unwanted_modification_likelihood = serializers.ChoiceField(**_LEVEL)
+    unwanted_modification_severity = serializers.ChoiceField(**_LEVEL)
+    disappearance_likelihood = serializers.ChoiceField(**_LEVEL)
+    disappearance_severity = serializers.ChoiceField(**_LEVEL)
+    planned_measures = serializers.CharField(required=False, allow_blank=True)
+    dpo_opinion = serializers.CharField(required=False, allow_blank=True)
+
+
+class DPIAApproveIn(serializers.Serializer):
+    review_due = serializers.DateField(required=False)
+    comment = serializers.CharField(required=False, allow_blank=True)
+
+
+class DPIARejectIn(serializers.Serializer):
+    comment = serializers.CharField()
+
+
+class AuditEventOut(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "sequence", "timestamp", "actor", "action", "object_type", "object_id", "payload", "prev_hash", "hash",
+        ]
+
+
+class ChainVerificationOut(serializers.Serializer):
+    ok = serializers.BooleanField()
+    events_checked = serializers.IntegerField()
+    head_sequence = serializers.IntegerField()
+    head_hash = serializers.CharField()
+    first_broken_sequence = serializers.IntegerField(allow_null=True)
+    reason = serializers.CharField()

@@ -1,0 +1,233 @@
+"""Governance API views: thin, each action calls one service or selector."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from governance.api import serializers as s
+from governance.api.parsers import StrictMultiPartParser
+from governance.api.permissions import READ_ROLES, REVIEW_ROLES
+from governance.errors import TooLarge, ValidationFailed
+from governance.models import DPIA, AISystem, AuditEvent, Dataset, DatasetVersion
+from governance.selectors import registers
+from governance.services import audit, datasets, dpia, systems
+
+
+class TokenView(ObtainAuthToken):
+    """Exchange a username and password for an API token."""
+
+    permission_classes = [AllowAny]
+    parser_classes = [JSONParser]
+
+
+class AISystemFilter(django_filters.FilterSet):
+    name = django_filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = AISystem
+        fields = ["risk_class", "approach", "status"]
+
+
+class AISystemViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[AISystem]
+):
+    """AI systems register."""
+
+    serializer_class = s.AISystemOut
+    filterset_class = AISystemFilter
+
+    def get_queryset(self) -> Any:
+        return registers.ai_system_list()
+
+    @extend_schema(request=s.AISystemIn, responses={201: s.AISystemOut})
+    def create(self, request: Request) -> Response:
+        data = _valid(s.AISystemIn, request.data)
+        data.setdefault("owner", request.user)
+        system = systems.ai_system_create(actor=request.user, **data)
+        return Response(s.AISystemOut(system).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.AISystemIn, responses={200: s.AISystemOut})
+    def partial_update(self, request: Request, pk: str) -> Response:
+        data = _valid(s.AISystemIn, request.data, partial=True)
+        system = systems.ai_system_update(actor=request.user, system=self.get_object(), **data)
+        return Response(s.AISystemOut(system).data)
+
+
+class DatasetFilter(django_filters.FilterSet):
+    name = django_filters.CharFilter(lookup_expr="icontains")
+    ai_system = django_filters.NumberFilter(field_name="ai_systems")
+
+    class Meta:
+        model = Dataset
+        fields = ["purpose", "legal_basis", "contains_personal_data"]
+
+
+class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Dataset]):
+    """Datasets and their immutable versions."""
+
+    serializer_class = s.DatasetOut
+    filterset_class = DatasetFilter
+
+    def get_queryset(self) -> Any:
+        return registers.dataset_list()
+
+    @extend_schema(request=s.DatasetIn, responses={201: s.DatasetOut})
+    def create(self, request: Request) -> Response:
+        data = _valid(s.DatasetIn, request.data)
+        data.setdefault("owner", request.user)
+        dataset = datasets.dataset_create(actor=request.user, **data)
+        return Response(s.DatasetOut(dataset).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.DatasetIn, responses={200: s.DatasetOut})
+    def partial_update(self, request: Request, pk: str) -> Response:
+        data = _valid(s.DatasetIn, request.data, partial=True)
+        dataset = datasets.dataset_update(actor=request.user, dataset=self.get_object(), **data)
+        return Response(s.DatasetOut(dataset).data)
+
+    @extend_schema(methods=["GET"], responses={200: s.DatasetVersionOut(many=True)})
+    @extend_schema(methods=["POST"], request={"multipart/form-data": s.DatasetVersionIn},
+                   responses={201: s.DatasetVersionOut})
+    @action(detail=True, methods=["get", "post"], parser_classes=[StrictMultiPartParser], filterset_class=None)
+    def versions(self, request: Request, pk: str) -> Response:
+        dataset = self.get_object()
+        if request.method == "GET":
+            page = self.paginate_queryset(registers.dataset_version_list().filter(dataset=dataset))
+            return self.get_paginated_response(s.DatasetVersionOut(page, many=True).data)
+        _check_content_length(request)
+        data = _valid(s.DatasetVersionIn, request.data)
+        upload = data["file"]
+        version = datasets.dataset_version_create(
+            actor=request.user, dataset=dataset, stream=upload.file, filename=upload.name, size=upload.size,
+            holdout_fraction=data.get("holdout_fraction"), split_seed=data.get("split_seed", 0),
+            reason=data.get("reason", ""),
+        )
+        return Response(s.DatasetVersionOut(version).data, status=status.HTTP_201_CREATED)
+
+
+def _check_content_length(request: Request) -> None:
+    # Refuse before the body is read: Django would otherwise spool a multi-gigabyte upload to disk.
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    limit = settings.DATASET_MAX_BYTES + 64 * 1024  # room for the multipart envelope
+    if length.isdigit() and int(length) > limit:
+        raise TooLarge(
+            f"the upload is {length} bytes; the limit is {settings.DATASET_MAX_BYTES}", code="file_too_large",
+            details={"limit_bytes": settings.DATASET_MAX_BYTES},
+        )
+
+
+class DatasetVersionFilter(django_filters.FilterSet):
+    class Meta:
+        model = DatasetVersion
+        fields = ["dataset", "status", "contains_personal_data"]
+
+
+class DatasetVersionViewSet(viewsets.ReadOnlyModelViewSet[DatasetVersion]):
+    """Read-only view of every dataset version with its scan status and progress."""
+
+    serializer_class = s.DatasetVersionOut
+    filterset_class = DatasetVersionFilter
+
+    def get_queryset(self) -> Any:
+        return registers.dataset_version_list()
+
+
+class DPIAFilter(django_filters.FilterSet):
+    class Meta:
+        model = DPIA
+        fields = ["status", "ai_system"]
+
+
+class DPIAViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[DPIA]):
+    """DPIAs with the review workflow."""
+
+    serializer_class = s.DPIAOut
+    filterset_class = DPIAFilter
+
+    def get_queryset(self) -> Any:
+        return registers.dpia_list()
+
+    def get_permissions(self) -> Any:
+        if self.action in ("approve", "reject"):
+            self.write_roles = REVIEW_ROLES
+        return super().get_permissions()
+
+    @extend_schema(request=s.DPIAIn, responses={201: s.DPIAOut})
+    def create(self, request: Request) -> Response:
+        data = _valid(s.DPIAIn, request.data)
+        record = dpia.dpia_create(actor=request.user, **data)
+        return Response(s.DPIAOut(record).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.DPIAIn, responses={200: s.DPIAOut})
+    def partial_update(self, request: Request, pk: str) -> Response:
+        data = _valid(s.DPIAIn, request.data, partial=True)
+        data.pop("ai_system", None)
+        record = dpia.dpia_update(actor=request.user, dpia=self.get_object(), **data)
+        return Response(s.DPIAOut(record).data)
+
+    @extend_schema(request=None, responses={200: s.DPIAOut})
+    @action(detail=True, methods=["post"])
+    def submit(self, request: Request, pk: str) -> Response:
+        record = dpia.dpia_submit(actor=request.user, dpia=self.get_object())
+        return Response(s.DPIAOut(record).data)
+
+    @extend_schema(request=s.DPIAApproveIn, responses={200: s.DPIAOut})
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        data = _valid(s.DPIAApproveIn, request.data)
+        record = dpia.dpia_approve(actor=request.user, dpia=self.get_object(), **data)
+        return Response(s.DPIAOut(record).data)
+
+    @extend_schema(request=s.DPIARejectIn, responses={200: s.DPIAOut})
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str) -> Response:
+        data = _valid(s.DPIARejectIn, request.data)
+        record = dpia.dpia_reject(actor=request.user, dpia=self.get_object(), **data)
+        return Response(s.DPIAOut(record).data)
+
+
+class AuditEventFilter(django_filters.FilterSet):
+    sequence_from = django_filters.NumberFilter(field_name="sequence", lookup_expr="gte")
+    sequence_to = django_filters.NumberFilter(field_name="sequence", lookup_expr="lte")
+    since = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lte")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["action", "object_type", "object_id", "actor"]
+
+
+class AuditEventViewSet(viewsets.ReadOnlyModelViewSet[AuditEvent]):
+    """The audit chain, newest first, and its verification."""
+
+    serializer_class = s.AuditEventOut
+    filterset_class = AuditEventFilter
+    lookup_field = "sequence"
+    read_roles = READ_ROLES
+
+    def get_queryset(self) -> Any:
+        return registers.audit_event_list()
+
+    @extend_schema(responses={200: s.ChainVerificationOut})
+    @action(detail=False, methods=["get"], filterset_class=None)
+    def verify(self, request: Request) -> Response:
+        result = audit.audit_verify_chain()
+        return Response(result.as_dict())
+
+
+def _valid(serializer_class: type[Any], data: Any, *, partial: bool = False) -> dict[str, Any]:
+    serializer = serializer_class(data=data, partial=partial)
+    if not serializer.is_valid():
+        raise ValidationFailed("the data is not valid", code="validation_failed", details=serializer.errors)
+    return dict(serializer.validated_data)
+

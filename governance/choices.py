@@ -1,0 +1,77 @@
+"""TextChoices for every status and category field in governance."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class RiskClass(models.TextChoices):
+    PROHIBITED = "prohibited", "Prohibited"
+    HIGH = "high", "High risk"
+    LIMITED = "limited", "Limited risk"
+    MINIMAL = "minimal", "Minimal risk"
+
+
+class Approach(models.TextChoices):
+    PROMPTING = "prompting", "Prompting"
+    RAG = "rag", "Retrieval-augmented generation"
+    FINE_TUNING = "fine_tuning", "Fine-tuning"
+    HYBRID = "hybrid", "Hybrid (RAG + fine-tuning)"
+
+
+class AISystemStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    RETIRED = "retired", "Retired"
+
+
+class DatasetPurpose(models.TextChoices):
+    TRAINING = "training", "Training"
+    EVALUATION = "evaluation", "Evaluation"
+    KNOWLEDGE = "knowledge", "Knowledge (RAG)"
+
+
+class LegalBasis(models.TextChoices):
+    """GDPR Art. 6(1) lawful bases."""
+
+    NONE = "", "Not recorded"
+    CONSENT = "consent", "Art. 6(1)(a) consent"
+    CONTRACT = "contract", "Art. 6(1)(b) contract"
+    LEGAL_OBLIGATION = "legal_obligation", "Art. 6(1)(c) legal obligation"
+    VITAL_INTERESTS = "vital_interests", "Art. 6(1)(d) vital interests"
+    PUBLIC_TASK = "public_task", "Art. 6(1)(e) public task"
+    LEGITIMATE_INTERESTS = "legitimate_interests", "Art. 6(1)(f) legitimate interests"
+
+
+class DatasetVersionStatus(models.TextChoices):
+    PENDING = "pending", "Pending scan"
+    SCANNING = "scanning", "Scanning"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class RecordSplit(models.TextChoices):
+    TRAIN = "train", "Train"
+    HOLDOUT = "holdout", "Hold-out"
+
+
+class DPIAStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    EXPIRED = "expired", "Expired"
+
+
+class Level(models.TextChoices):
+    """Likelihood and severity scale of the CNIL PIA method."""
+
+    NEGLIGIBLE = "negligible", "Negligible"
+    LIMITED = "limited", "Limited"
+    SIGNIFICANT = "significant", "Significant"
+    MAXIMUM = "maximum", "Maximum"
+
+
+def check_in(field: str, choices: type[models.TextChoices]) -> models.Q:
+    """The Q for a database check constraint that keeps `field` within `choices`."""
+    return models.Q(**{f"{field}__in": choices.values})

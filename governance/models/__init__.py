@@ -1,0 +1,8 @@
+"""Governance registers."""
+
+from governance.models.audit import AuditChainHead, AuditEvent
+from governance.models.datasets import Dataset, DatasetRecord, DatasetVersion
+from governance.models.dpia import DPIA
+from governance.models.systems import AISystem
+
+__all__ = ["DPIA", "AISystem", "AuditChainHead", "AuditEvent", "Dataset", "DatasetRecord", "DatasetVersion"]

@@ -1,0 +1,38 @@
+"""Read-side queries for the registers."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from governance.choices import DPIAStatus
+from governance.models import DPIA, AISystem, AuditEvent, Dataset, DatasetVersion
+
+
+def ai_system_list() -> QuerySet[AISystem]:
+    return AISystem.objects.select_related("owner").order_by("name")
+
+
+def dataset_list() -> QuerySet[Dataset]:
+    return Dataset.objects.select_related("owner").prefetch_related("ai_systems").order_by("name")
+
+
+def dataset_version_list() -> QuerySet[DatasetVersion]:
+    return DatasetVersion.objects.select_related("dataset").order_by("dataset_id", "-number")
+
+
+def dpia_list() -> QuerySet[DPIA]:
+    return DPIA.objects.select_related("ai_system", "created_by", "reviewer").prefetch_related("datasets")
+
+
+def dpia_effective_for_dataset(dataset: Dataset) -> DPIA | None:
+    """An approved DPIA covering the dataset whose review date has not passed."""
+    return (
+        DPIA.objects.filter(datasets=dataset, status=DPIAStatus.APPROVED, review_due__gte=timezone.localdate())
+        .order_by("-approved_at")
+        .first()
+    )
+
+
+def audit_event_list() -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.order_by("-sequence")

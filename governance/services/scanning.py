@@ -1,0 +1,109 @@
+"""PII scan of a dataset version: streams the stored file in batches and resumes where it stopped."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from governance import pii
+from governance.choices import DatasetVersionStatus
+from governance.jsonl import record_text
+from governance.models import Dataset, DatasetRecord, DatasetVersion
+from governance.services.audit import audit_record
+from governance.services.datasets import dataset_version_path
+
+logger = logging.getLogger(__name__)
+
+
+def _batches(version: DatasetVersion, start: int, size: int) -> Iterator[tuple[int, list[str]]]:
+    """Yield (first ordinal, texts) for each batch of records from `start` on."""
+    offset = 0
+    if start:
+        offset = DatasetRecord.objects.get(version=version, ordinal=start).byte_offset
+    with open(dataset_version_path(version), "rb") as handle:
+        handle.seek(offset)
+        batch: list[str] = []
+        first = start
+        for line in handle:
+            batch.append(record_text(json.loads(line)))
+            if len(batch) == size:
+                yield first, batch
+                first, batch = first + size, []
+        if batch:
+            yield first, batch
+
+
+_UPDATE_SQL = f"""
+    UPDATE {DatasetRecord._meta.db_table} AS r
+       SET subject_keys = ARRAY(SELECT jsonb_array_elements_text(v.keys)), pii_summary = v.summary
+      FROM unnest(%s::int[], %s::jsonb[], %s::jsonb[]) AS v(ordinal, keys, summary)
+     WHERE r.version_id = %s AND r.ordinal = v.ordinal
+"""
+
+
+@transaction.atomic
+def _store_batch(version: DatasetVersion, first: int, results: list[pii.ScanResult], total: Counter) -> None:
+    ordinals = list(range(first, first + len(results)))
+    keys = [json.dumps(r.subject_keys()) for r in results]
+    summaries = [json.dumps(r.summary()) for r in results]
+    with connection.cursor() as cursor:
+        cursor.execute(_UPDATE_SQL, [ordinals, keys, summaries, version.pk])
+    DatasetVersion.objects.filter(pk=version.pk).update(
+        scanned_records=first + len(results), pii_summary=dict(total)
+    )
+
+
+def dataset_version_scan(*, version_id: int) -> DatasetVersion:
+    """Scan every record for PII, store keys per record, then mark the version ready (or failed)."""
+    version = DatasetVersion.objects.select_related("dataset").get(pk=version_id)
+    total: Counter[str] = Counter(version.pii_summary or {})
+    try:
+        for first, texts in _batches(version, version.scanned_records, settings.DATASET_SCAN_BATCH):
+            # The scan itself runs outside any transaction; each batch commits on its own.
+            results = pii.scan_texts(texts)
+            for result in results:
+                total.update(result.summary())
+            _store_batch(version, first, results, total)
+    except Exception as exc:
+        logger.exception("scan of dataset version %s failed", version_id)
+        return _finish_failed(version_id, type(exc).__name__)
+    return _finish_ready(version_id, dict(total))
+
+
+@transaction.atomic
+def _finish_ready(version_id: int, summary: dict[str, int]) -> DatasetVersion:
+    version = DatasetVersion.objects.select_for_update().get(pk=version_id)
+    if version.status != DatasetVersionStatus.SCANNING:
+        return version  # someone else finished it first
+    version.status = DatasetVersionStatus.READY
+    version.pii_summary = summary
+    version.contains_personal_data = bool(summary)
+    version.scan_finished_at = timezone.now()
+    version.save()
+    if version.contains_personal_data:
+        # Raised, never lowered: one clean version does not make the dataset free of personal data.
+        Dataset.objects.filter(pk=version.dataset_id).update(contains_personal_data=True)
+    audit_record(
+        actor=None, action="dataset_version.scanned", obj=version,
+        payload={"pii_summary": summary, "records": version.record_count,
+                 "contains_personal_data": version.contains_personal_data},
+    )
+    return version
+
+
+@transaction.atomic
+def _finish_failed(version_id: int, error: str) -> DatasetVersion:
+    version = DatasetVersion.objects.select_for_update().get(pk=version_id)
+    version.status = DatasetVersionStatus.FAILED
+    # Only the exception's class: its message could quote the record that broke the scanner.
+    version.scan_error = f"scan failed: {error}"
+    version.scan_finished_at = timezone.now()
+    version.save()
+    audit_record(actor=None, action="dataset_version.scan_failed", obj=version, payload={"error": error})
+    return version

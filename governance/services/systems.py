@@ -1,0 +1,50 @@
+"""Write services for AI systems."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from governance.models import AISystem
+from governance.roles import User
+from governance.services.audit import audit_record
+
+EDITABLE_FIELDS = (
+    "name", "intended_purpose", "risk_class", "approach", "human_oversight", "evaluation_threshold", "status",
+)
+
+
+@transaction.atomic
+def ai_system_create(*, actor: User, owner: Any, name: str, intended_purpose: str, **fields: Any) -> AISystem:
+    """Register an AI system."""
+    system = AISystem(
+        name=name, owner=owner, intended_purpose=intended_purpose, created_by=_user_or_none(actor),
+        **{k: v for k, v in fields.items() if k in EDITABLE_FIELDS},
+    )
+    system.full_clean()
+    system.save()
+    audit_record(actor=actor, action="ai_system.created", obj=system, payload=_facts(system))
+    return system
+
+
+@transaction.atomic
+def ai_system_update(*, actor: User, system: AISystem, **fields: Any) -> AISystem:
+    """Change an AI system's description; the audit event lists the fields changed."""
+    changed = sorted(k for k, v in fields.items() if k in EDITABLE_FIELDS and getattr(system, k) != v)
+    for key in changed:
+        setattr(system, key, fields[key])
+    if not changed:
+        return system
+    system.full_clean()
+    system.save()
+    audit_record(actor=actor, action="ai_system.updated", obj=system, payload={"changed": changed})
+    return system
+
+
+def _facts(system: AISystem) -> dict[str, Any]:
+    return {"risk_class": system.risk_class, "approach": system.approach, "status": system.status}
+
+
+def _user_or_none(actor: User) -> Any:
+    return actor if actor is not None and actor.is_authenticated else None
