@@ -32,7 +32,7 @@ run: demo
 	$(PY) manage.py run_platform
 
 test: services
-	$(PY) -m pytest $(PYTEST_ARGS)
+	REDIS_DB=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff format --check .

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -54,11 +55,15 @@ def database_from_url(url: str) -> dict[str, object]:
         "OPTIONS": query,
         "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60),
         "CONN_HEALTH_CHECKS": True,
-        "TEST": {"NAME": env("TEST_DATABASE_NAME", "test_governance")},
+        "TEST": {"NAME": env("TEST_DATABASE_NAME", f"test_governance_{_RUN_ID}")},
     }
 
 
 PRODUCTION = env("PLATFORM_ENV", "development") == "production"
+# Under pytest every run gets its own test database and broker key prefix, so two runs on one machine
+# (or a run beside `make run`) never consume each other's tasks or drop each other's database.
+TESTING = "pytest" in sys.modules
+_RUN_ID = f"{os.getpid()}"
 DEBUG = env_bool("DEBUG", not PRODUCTION)
 
 
@@ -194,7 +199,10 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300)
 # A message whose worker died unacknowledged is redelivered after this many seconds.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200),
+    "global_keyprefix": env("CELERY_KEY_PREFIX", f"test{_RUN_ID}:" if TESTING else "") or "",
+}
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 

@@ -1,0 +1,145 @@
+"""Shared fixtures: users per role, API clients, and a real Celery worker on the real broker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from governance.roles import AUDITOR, COMPLIANCE_OFFICER, ENGINEER
+from tests.factories import UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    settings.MEDIA_ROOT = str(tmp_path_factory.getbasetemp() / "media")
+
+
+@pytest.fixture
+def officer(db: None) -> Any:
+    return UserFactory(username="officer", role=COMPLIANCE_OFFICER)
+
+
+@pytest.fixture
+def officer2(db: None) -> Any:
+    return UserFactory(username="officer2", role=COMPLIANCE_OFFICER)
+
+
+@pytest.fixture
+def engineer(db: None) -> Any:
+    return UserFactory(username="engineer", role=ENGINEER)
+
+
+@pytest.fixture
+def auditor(db: None) -> Any:
+    return UserFactory(username="auditor", role=AUDITOR)
+
+
+@pytest.fixture
+def outsider(db: None) -> Any:
+    """Logged in but holding no role."""
+    return UserFactory(username="outsider")
+
+
+@pytest.fixture
+def api() -> Callable[[Any], APIClient]:
+    """api(user) -> a client authenticated with that user's token; api(None) -> anonymous."""
+
+    def make(user: Any) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            token, _ = Token.objects.get_or_create(user=user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    auth = quote(db["USER"]) + (":" + quote(db["PASSWORD"]) if db["PASSWORD"] else "")
+    host = db["HOST"]
+    if host.startswith("/"):
+        return f"postgresql://{auth}@/{db['NAME']}?host={quote(host)}"
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    return f"postgresql://{auth}@{host}{port}/{db['NAME']}"
+
+
+class Worker:
+    """A real `celery worker` process consuming both queues of the test broker."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log, self.process = env, log, None  # type: Any
+
+    def start(self) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "governance", "worker", "-Q", "default,gpu", "-c", "1",
+             "--without-gossip", "--without-mingle", "--loglevel", "INFO", "-n", f"test-{os.getpid()}@%h"],
+            cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+        )
+        from governance.celery import app
+
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"celery worker exited; see {self.log}")
+            if app.control.ping(timeout=0.5):
+                return
+        raise RuntimeError(f"celery worker did not answer a ping; see {self.log}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def child_pids(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    """One worker for the session, pointed at the test database and the test Redis database."""
+    from governance.celery import app
+
+    app.control.purge()
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": _database_url(), "REDIS_URL": settings.REDIS_URL,
+        "MEDIA_ROOT": str(tmp_path_factory.getbasetemp() / "media"),
+        "SUBJECT_KEY_SECRET": settings.SUBJECT_KEY_SECRET, "SECRET_KEY": settings.SECRET_KEY,
+        "PII_ENGINE": settings.PII_ENGINE, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+        "DB_CONN_MAX_AGE": "0",
+        "CELERY_KEY_PREFIX": settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"],
+    })
+    worker = Worker(env, tmp_path_factory.getbasetemp() / "celery-worker.log")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 120, interval: float = 0.2) -> Any:
+    """Poll until predicate() is truthy; fail with a clear message when time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
