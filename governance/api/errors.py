@@ -14,8 +14,15 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from governance.errors import DomainError
 
 _CODES = {
-    400: "invalid", 401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    406: "not_acceptable", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+    400: "invalid",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
     429: "throttled",
 }
 
@@ -29,8 +36,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DomainError):
         return error_response(exc.status, exc.code, exc.message, exc.details)
     if isinstance(exc, DjangoValidationError):
-        details = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        return error_response(400, "validation_failed", "the data is not valid", details)
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        return error_response(400, "validation_failed", "the data is not valid", errors)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -39,12 +46,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None:
         return None
     code = _CODES.get(response.status_code, "error")
+    details: Any = None
     if isinstance(exc, exceptions.ValidationError):
         message, details = "the data is not valid", response.data
         code = "validation_failed"
     else:
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
-        message, details = str(detail), None
+        message = str(detail)
         detail_code = getattr(getattr(exc, "detail", None), "code", None)
         if detail_code and response.status_code not in (status.HTTP_400_BAD_REQUEST,):
             code = str(detail_code) if detail_code not in ("error", "invalid") else code

@@ -24,7 +24,8 @@ class StrictFilterBackend(DjangoFilterBackend):
         unknown = sorted(set(request.query_params) - allowed)
         if unknown:
             raise ValidationFailed(
-                f"unknown filter field '{unknown[0]}'", code="unknown_filter",
+                f"unknown filter field '{unknown[0]}'",
+                code="unknown_filter",
                 details={"unknown": unknown, "allowed": sorted(allowed)},
             )
         filterset = self.get_filterset(request, queryset, view)

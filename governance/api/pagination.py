@@ -21,7 +21,8 @@ class Pagination(PageNumberPagination):
         limit = settings.API_MAX_PAGE_SIZE
         if not raw.isdigit() or not 1 <= int(raw) <= limit:
             raise ValidationFailed(
-                f"page_size must be an integer from 1 to {limit}", code="invalid_page_size",
+                f"page_size must be an integer from 1 to {limit}",
+                code="invalid_page_size",
                 details={"field": "page_size", "max": limit},
             )
         return int(raw)

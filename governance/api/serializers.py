@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
@@ -17,8 +19,17 @@ class AISystemOut(serializers.ModelSerializer):
     class Meta:
         model = AISystem
         fields = [
-            "id", "name", "owner", "intended_purpose", "risk_class", "approach", "advisor_assessment",
-            "human_oversight", "evaluation_threshold", "status", "created_at",
+            "id",
+            "name",
+            "owner",
+            "intended_purpose",
+            "risk_class",
+            "approach",
+            "advisor_assessment",
+            "human_oversight",
+            "evaluation_threshold",
+            "status",
+            "created_at",
         ]
 
 
@@ -34,19 +45,29 @@ class AISystemIn(serializers.Serializer):
 
 class DatasetOut(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username")
-    ai_systems = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    ai_systems: Any = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
         model = Dataset
         fields = [
-            "id", "name", "ai_systems", "purpose", "legal_basis", "provenance", "retention_until", "owner",
-            "contains_personal_data", "created_at",
+            "id",
+            "name",
+            "ai_systems",
+            "purpose",
+            "legal_basis",
+            "provenance",
+            "retention_until",
+            "owner",
+            "contains_personal_data",
+            "created_at",
         ]
 
 
 class DatasetIn(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    ai_systems = serializers.PrimaryKeyRelatedField(many=True, queryset=AISystem.objects.all(), required=False)
+    ai_systems = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=AISystem.objects.all(), required=False
+    )
     purpose = serializers.ChoiceField(choices=DatasetPurpose.choices)
     legal_basis = serializers.ChoiceField(choices=LegalBasis.choices, required=False, allow_blank=True)
     provenance = serializers.CharField(required=False, allow_blank=True)
@@ -61,10 +82,29 @@ class DatasetVersionOut(serializers.ModelSerializer):
     class Meta:
         model = DatasetVersion
         fields = [
-            "id", "dataset", "number", "sha256", "source_sha256", "size_bytes", "record_count",
-            "duplicates_removed", "holdout_fraction", "split_seed", "holdout_count", "record_format",
-            "parent", "reason", "status", "scanned_records", "progress", "pii_summary",
-            "contains_personal_data", "scan_error", "scan_started_at", "scan_finished_at", "created_at",
+            "id",
+            "dataset",
+            "number",
+            "sha256",
+            "source_sha256",
+            "size_bytes",
+            "record_count",
+            "duplicates_removed",
+            "holdout_fraction",
+            "split_seed",
+            "holdout_count",
+            "record_format",
+            "parent",
+            "reason",
+            "status",
+            "scanned_records",
+            "progress",
+            "pii_summary",
+            "contains_personal_data",
+            "scan_error",
+            "scan_started_at",
+            "scan_finished_at",
+            "created_at",
         ]
 
 
@@ -75,22 +115,41 @@ class DatasetVersionIn(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=300)
 
 
-_LEVEL = {"choices": Level.choices, "required": False, "allow_blank": True}
+def _level() -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=Level.choices, required=False, allow_blank=True)
 
 
 class DPIAOut(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", default=None)
     reviewer = serializers.CharField(source="reviewer.username", default=None)
-    datasets = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    datasets: Any = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
         model = DPIA
         fields = [
-            "id", "title", "ai_system", "datasets", "context", "necessity_proportionality",
-            "data_subject_rights", "illegitimate_access_likelihood", "illegitimate_access_severity",
-            "unwanted_modification_likelihood", "unwanted_modification_severity", "disappearance_likelihood",
-            "disappearance_severity", "planned_measures", "dpo_opinion", "status", "submitted_at", "reviewer",
-            "review_comment", "approved_at", "review_due", "created_by", "created_at",
+            "id",
+            "title",
+            "ai_system",
+            "datasets",
+            "context",
+            "necessity_proportionality",
+            "data_subject_rights",
+            "illegitimate_access_likelihood",
+            "illegitimate_access_severity",
+            "unwanted_modification_likelihood",
+            "unwanted_modification_severity",
+            "disappearance_likelihood",
+            "disappearance_severity",
+            "planned_measures",
+            "dpo_opinion",
+            "status",
+            "submitted_at",
+            "reviewer",
+            "review_comment",
+            "approved_at",
+            "review_due",
+            "created_by",
+            "created_at",
         ]
 
 
@@ -98,15 +157,16 @@ class DPIAIn(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     ai_system = serializers.PrimaryKeyRelatedField(queryset=AISystem.objects.all())
     datasets = serializers.PrimaryKeyRelatedField(many=True, queryset=Dataset.objects.all(), required=False)
-    context = serializers.CharField(required=False, allow_blank=True)
+    # DRF pops declared fields off the class, so this does not shadow Serializer.context at run time.
+    context = serializers.CharField(required=False, allow_blank=True)  # type: ignore[assignment]
     necessity_proportionality = serializers.CharField(required=False, allow_blank=True)
     data_subject_rights = serializers.CharField(required=False, allow_blank=True)
-    illegitimate_access_likelihood = serializers.ChoiceField(**_LEVEL)
-    illegitimate_access_severity = serializers.ChoiceField(**_LEVEL)
-    unwanted_modification_likelihood = serializers.ChoiceField(**_LEVEL)
-    unwanted_modification_severity = serializers.ChoiceField(**_LEVEL)
-    disappearance_likelihood = serializers.ChoiceField(**_LEVEL)
-    disappearance_severity = serializers.ChoiceField(**_LEVEL)
+    illegitimate_access_likelihood = _level()
+    illegitimate_access_severity = _level()
+    unwanted_modification_likelihood = _level()
+    unwanted_modification_severity = _level()
+    disappearance_likelihood = _level()
+    disappearance_severity = _level()
     planned_measures = serializers.CharField(required=False, allow_blank=True)
     dpo_opinion = serializers.CharField(required=False, allow_blank=True)
 
@@ -124,7 +184,15 @@ class AuditEventOut(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = [
-            "sequence", "timestamp", "actor", "action", "object_type", "object_id", "payload", "prev_hash", "hash",
+            "sequence",
+            "timestamp",
+            "actor",
+            "action",
+            "object_type",
+            "object_id",
+            "payload",
+            "prev_hash",
+            "hash",
         ]
 
 
@@ -134,4 +202,4 @@ class ChainVerificationOut(serializers.Serializer):
     head_sequence = serializers.IntegerField()
     head_hash = serializers.CharField()
     first_broken_sequence = serializers.IntegerField(allow_null=True)
-    reason = serializers.CharField()
+    reason: Any = serializers.CharField()

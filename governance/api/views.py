@@ -39,9 +39,7 @@ class AISystemFilter(django_filters.FilterSet):
         fields = ["risk_class", "approach", "status"]
 
 
-class AISystemViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[AISystem]
-):
+class AISystemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[AISystem]):
     """AI systems register."""
 
     serializer_class = s.AISystemOut
@@ -96,20 +94,31 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Response(s.DatasetOut(dataset).data)
 
     @extend_schema(methods=["GET"], responses={200: s.DatasetVersionOut(many=True)})
-    @extend_schema(methods=["POST"], request={"multipart/form-data": s.DatasetVersionIn},
-                   responses={201: s.DatasetVersionOut})
-    @action(detail=True, methods=["get", "post"], parser_classes=[StrictMultiPartParser], filterset_class=None)
+    @extend_schema(
+        methods=["POST"],
+        request={"multipart/form-data": s.DatasetVersionIn},
+        responses={201: s.DatasetVersionOut},
+    )
+    @action(
+        detail=True, methods=["get", "post"], parser_classes=[StrictMultiPartParser], filterset_class=None
+    )
     def versions(self, request: Request, pk: str) -> Response:
         dataset = self.get_object()
         if request.method == "GET":
-            page = self.paginate_queryset(registers.dataset_version_list().filter(dataset=dataset))
+            versions: Any = registers.dataset_version_list().filter(dataset=dataset)
+            page = self.paginate_queryset(versions)
             return self.get_paginated_response(s.DatasetVersionOut(page, many=True).data)
         _check_content_length(request)
         data = _valid(s.DatasetVersionIn, request.data)
         upload = data["file"]
         version = datasets.dataset_version_create(
-            actor=request.user, dataset=dataset, stream=upload.file, filename=upload.name, size=upload.size,
-            holdout_fraction=data.get("holdout_fraction"), split_seed=data.get("split_seed", 0),
+            actor=request.user,
+            dataset=dataset,
+            stream=upload.file,
+            filename=upload.name,
+            size=upload.size,
+            holdout_fraction=data.get("holdout_fraction"),
+            split_seed=data.get("split_seed", 0),
             reason=data.get("reason", ""),
         )
         return Response(s.DatasetVersionOut(version).data, status=status.HTTP_201_CREATED)
@@ -121,7 +130,8 @@ def _check_content_length(request: Request) -> None:
     limit = settings.DATASET_MAX_BYTES + 64 * 1024  # room for the multipart envelope
     if length.isdigit() and int(length) > limit:
         raise TooLarge(
-            f"the upload is {length} bytes; the limit is {settings.DATASET_MAX_BYTES}", code="file_too_large",
+            f"the upload is {length} bytes; the limit is {settings.DATASET_MAX_BYTES}",
+            code="file_too_large",
             details={"limit_bytes": settings.DATASET_MAX_BYTES},
         )
 
@@ -230,4 +240,3 @@ def _valid(serializer_class: type[Any], data: Any, *, partial: bool = False) -> 
     if not serializer.is_valid():
         raise ValidationFailed("the data is not valid", code="validation_failed", details=serializer.errors)
     return dict(serializer.validated_data)
-

@@ -20,14 +20,18 @@ class Dataset(RegisterModel):
     legal_basis = models.CharField(max_length=30, choices=LegalBasis.choices, blank=True, default="")
     provenance = models.TextField(blank=True)
     retention_until = models.DateField(null=True, blank=True)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_datasets")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_datasets"
+    )
     # Raised by scans or by hand; services never lower it.
     contains_personal_data = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=check_in("purpose", DatasetPurpose), name="dataset_purpose_valid"),
+            models.CheckConstraint(
+                condition=check_in("purpose", DatasetPurpose), name="dataset_purpose_valid"
+            ),
             models.CheckConstraint(
                 condition=check_in("legal_basis", LegalBasis), name="dataset_legal_basis_valid"
             ),
@@ -52,7 +56,9 @@ class DatasetVersion(RegisterModel):
     split_seed = models.BigIntegerField()
     holdout_count = models.PositiveIntegerField()
     record_format = models.CharField(max_length=20, help_text="input_output, messages or mixed")
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
     reason = models.CharField(max_length=300, blank=True)
     status = models.CharField(
         max_length=20, choices=DatasetVersionStatus.choices, default=DatasetVersionStatus.PENDING
@@ -101,7 +107,9 @@ class DatasetRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["version", "ordinal"], name="dataset_record_ordinal_unique"),
             models.UniqueConstraint(fields=["version", "sha256"], name="dataset_record_sha_unique"),
-            models.CheckConstraint(condition=check_in("split", RecordSplit), name="dataset_record_split_valid"),
+            models.CheckConstraint(
+                condition=check_in("split", RecordSplit), name="dataset_record_split_valid"
+            ),
         ]
         indexes = [GinIndex(fields=["subject_keys"], name="dataset_record_keys_gin")]
 

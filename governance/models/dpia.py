@@ -34,7 +34,11 @@ class DPIA(RegisterModel):
     status = models.CharField(max_length=20, choices=DPIAStatus.choices, default=DPIAStatus.DRAFT)
     submitted_at = models.DateTimeField(null=True, blank=True)
     reviewer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="reviewed_dpias"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reviewed_dpias",
     )
     review_comment = models.TextField(blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)

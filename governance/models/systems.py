@@ -13,7 +13,9 @@ class AISystem(RegisterModel):
     """An AI system the organisation runs: its purpose, AI Act risk class and approach."""
 
     name = models.CharField(max_length=200, unique=True)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_systems")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_systems"
+    )
     intended_purpose = models.TextField()
     risk_class = models.CharField(max_length=20, choices=RiskClass.choices, default=RiskClass.MINIMAL)
     approach = models.CharField(max_length=20, choices=Approach.choices, default=Approach.RAG)
@@ -27,9 +29,13 @@ class AISystem(RegisterModel):
         ordering = ["name"]
         verbose_name = "AI system"
         constraints = [
-            models.CheckConstraint(condition=check_in("risk_class", RiskClass), name="aisystem_risk_class_valid"),
+            models.CheckConstraint(
+                condition=check_in("risk_class", RiskClass), name="aisystem_risk_class_valid"
+            ),
             models.CheckConstraint(condition=check_in("approach", Approach), name="aisystem_approach_valid"),
-            models.CheckConstraint(condition=check_in("status", AISystemStatus), name="aisystem_status_valid"),
+            models.CheckConstraint(
+                condition=check_in("status", AISystemStatus), name="aisystem_status_valid"
+            ),
             models.CheckConstraint(
                 condition=models.Q(evaluation_threshold__gte=0, evaluation_threshold__lte=1),
                 name="aisystem_threshold_unit_interval",

@@ -28,7 +28,9 @@ def dpia_list() -> QuerySet[DPIA]:
 def dpia_effective_for_dataset(dataset: Dataset) -> DPIA | None:
     """An approved DPIA covering the dataset whose review date has not passed."""
     return (
-        DPIA.objects.filter(datasets=dataset, status=DPIAStatus.APPROVED, review_due__gte=timezone.localdate())
+        DPIA.objects.filter(
+            datasets=dataset, status=DPIAStatus.APPROVED, review_due__gte=timezone.localdate()
+        )
         .order_by("-approved_at")
         .first()
     )

@@ -64,8 +64,13 @@ def _actor_name(actor: Actor) -> str:
 
 
 def audit_record(
-    *, actor: Actor, action: str, obj: models.Model | None = None, object_type: str = "",
-    object_id: str = "", payload: dict[str, Any] | None = None,
+    *,
+    actor: Actor,
+    action: str,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    payload: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event; must run inside the transaction of the write it records."""
     if not connection.in_atomic_block:
@@ -80,8 +85,14 @@ def audit_record(
     head = AuditChainHead.objects.filter(id=1).first()
     sequence, prev_hash = (head.sequence + 1, head.hash) if head else (1, GENESIS_HASH)
     event = AuditEvent(
-        sequence=sequence, timestamp=timezone.now(), actor=_actor_name(actor), action=action,
-        object_type=object_type, object_id=object_id, payload=payload, prev_hash=prev_hash,
+        sequence=sequence,
+        timestamp=timezone.now(),
+        actor=_actor_name(actor),
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        payload=payload,
+        prev_hash=prev_hash,
     )
     event.hash = event_hash(prev_hash, _event_body(event))
     event.save(force_insert=True)
@@ -102,8 +113,11 @@ class ChainVerification:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "ok": self.ok, "events_checked": self.events_checked, "head_sequence": self.head_sequence,
-            "head_hash": self.head_hash, "first_broken_sequence": self.first_broken_sequence,
+            "ok": self.ok,
+            "events_checked": self.events_checked,
+            "head_sequence": self.head_sequence,
+            "head_hash": self.head_hash,
+            "first_broken_sequence": self.first_broken_sequence,
             "reason": self.reason,
         }
 
@@ -140,7 +154,10 @@ def audit_verify_chain(*, expected_head_hash: str | None = None) -> ChainVerific
 def _broken(checked: int, sequence: int, reason: str) -> ChainVerification:
     head_seq, head_hash = audit_chain_head()
     return ChainVerification(
-        ok=False, events_checked=checked, head_sequence=head_seq, head_hash=head_hash,
-        first_broken_sequence=sequence, reason=reason,
+        ok=False,
+        events_checked=checked,
+        head_sequence=head_seq,
+        head_hash=head_hash,
+        first_broken_sequence=sequence,
+        reason=reason,
     )
-

@@ -45,9 +45,14 @@ def dataset_create(*, actor: User, ai_systems: list[Any] | None = None, **fields
     if ai_systems:
         dataset.ai_systems.set(ai_systems)
     audit_record(
-        actor=actor, action="dataset.created", obj=dataset,
-        payload={"purpose": dataset.purpose, "legal_basis": dataset.legal_basis,
-                 "ai_systems": sorted(s.pk for s in ai_systems or [])},
+        actor=actor,
+        action="dataset.created",
+        obj=dataset,
+        payload={
+            "purpose": dataset.purpose,
+            "legal_basis": dataset.legal_basis,
+            "ai_systems": sorted(s.pk for s in ai_systems or []),
+        },
     )
     return dataset
 
@@ -92,7 +97,9 @@ class _Parsed:
 def validate_filename(name: str) -> None:
     """Refuse names that try to walk the filesystem or smuggle control characters."""
     if not name or "\x00" in name or "/" in name or "\\" in name or name in {".", ".."} or ".." in name:
-        raise ValidationFailed("the file name must be a plain name without path parts", code="invalid_filename")
+        raise ValidationFailed(
+            "the file name must be a plain name without path parts", code="invalid_filename"
+        )
     if not all(ch.isprintable() for ch in name):
         raise ValidationFailed("the file name contains control characters", code="invalid_filename")
 
@@ -101,7 +108,8 @@ def validate_holdout(fraction: float) -> float:
     """The hold-out must be a finite fraction between 10% and 20%."""
     if not isinstance(fraction, int | float) or not 0.1 <= float(fraction) <= 0.2:
         raise ValidationFailed(
-            "holdout_fraction must be between 0.1 and 0.2", code="invalid_holdout_fraction",
+            "holdout_fraction must be between 0.1 and 0.2",
+            code="invalid_holdout_fraction",
             details={"field": "holdout_fraction", "allowed": [0.1, 0.2]},
         )
     return float(fraction)
@@ -111,7 +119,8 @@ def _parse_upload(stream: IO[bytes], size: int) -> _Parsed:
     if size > settings.DATASET_MAX_BYTES:
         raise TooLarge(
             f"the file is {size} bytes; the limit is {settings.DATASET_MAX_BYTES}",
-            code="file_too_large", details={"limit_bytes": settings.DATASET_MAX_BYTES},
+            code="file_too_large",
+            details={"limit_bytes": settings.DATASET_MAX_BYTES},
         )
     work_dir = Path(settings.MEDIA_ROOT) / "datasets" / "incoming"
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -154,7 +163,8 @@ def _write_normalised(stream: IO[bytes], out: IO[bytes], parsed: _Parsed) -> Non
         if len(seen) > settings.DATASET_MAX_RECORDS:
             raise TooLarge(
                 f"the file holds more than {settings.DATASET_MAX_RECORDS} records",
-                code="too_many_records", details={"limit_records": settings.DATASET_MAX_RECORDS},
+                code="too_many_records",
+                details={"limit_records": settings.DATASET_MAX_RECORDS},
             )
         parsed.formats.add(record_format(record))
         parsed.hashes.append(digest.hex())
@@ -166,7 +176,11 @@ def _write_normalised(stream: IO[bytes], out: IO[bytes], parsed: _Parsed) -> Non
         raise invalid_file(errors)
     if not parsed.hashes:
         raise ValidationFailed("the file holds no records", code="empty_file")
-    parsed.sha256, parsed.source_sha256, parsed.size = stored_hash.hexdigest(), source_hash.hexdigest(), offset
+    parsed.sha256, parsed.source_sha256, parsed.size = (
+        stored_hash.hexdigest(),
+        source_hash.hexdigest(),
+        offset,
+    )
 
 
 def holdout_ordinals(hashes: list[str], *, fraction: float, seed: int) -> set[int]:
@@ -194,13 +208,22 @@ def _copy_records(version: DatasetVersion, parsed: _Parsed, holdout: set[int]) -
 
 
 def dataset_version_create(
-    *, actor: User, dataset: Dataset, stream: IO[bytes], filename: str, size: int,
-    holdout_fraction: float | None = None, split_seed: int = 0, reason: str = "",
+    *,
+    actor: User,
+    dataset: Dataset,
+    stream: IO[bytes],
+    filename: str,
+    size: int,
+    holdout_fraction: float | None = None,
+    split_seed: int = 0,
+    reason: str = "",
     parent: DatasetVersion | None = None,
 ) -> DatasetVersion:
     """Validate, normalise, de-duplicate and split an upload, then store it as the next version."""
     validate_filename(filename)
-    fraction = validate_holdout(settings.DATASET_DEFAULT_HOLDOUT if holdout_fraction is None else holdout_fraction)
+    fraction = validate_holdout(
+        settings.DATASET_DEFAULT_HOLDOUT if holdout_fraction is None else holdout_fraction
+    )
     parsed = _parse_upload(stream, size)  # slow I/O stays outside the transaction
     try:
         return _store_version(actor, dataset, parsed, fraction, split_seed, reason, parent)
@@ -210,7 +233,12 @@ def dataset_version_create(
 
 @transaction.atomic
 def _store_version(
-    actor: User, dataset: Dataset, parsed: _Parsed, fraction: float, seed: int, reason: str,
+    actor: User,
+    dataset: Dataset,
+    parsed: _Parsed,
+    fraction: float,
+    seed: int,
+    reason: str,
     parent: DatasetVersion | None,
 ) -> DatasetVersion:
     locked = Dataset.objects.select_for_update().get(pk=dataset.pk)  # serialises version numbering
@@ -219,11 +247,21 @@ def _store_version(
     relative = Path("datasets") / str(dataset.pk) / f"v{number}-{parsed.sha256[:12]}.jsonl"
     holdout = holdout_ordinals(parsed.hashes, fraction=fraction, seed=seed)
     version = DatasetVersion.objects.create(
-        dataset=locked, number=number, file=str(relative), sha256=parsed.sha256,
-        source_sha256=parsed.source_sha256, size_bytes=parsed.size, record_count=len(parsed.hashes),
-        duplicates_removed=parsed.duplicates, holdout_fraction=fraction, split_seed=seed,
-        holdout_count=len(holdout), record_format="mixed" if len(parsed.formats) > 1 else parsed.formats.pop(),
-        parent=parent or last, reason=reason, created_by=_user(actor),
+        dataset=locked,
+        number=number,
+        file=str(relative),
+        sha256=parsed.sha256,
+        source_sha256=parsed.source_sha256,
+        size_bytes=parsed.size,
+        record_count=len(parsed.hashes),
+        duplicates_removed=parsed.duplicates,
+        holdout_fraction=fraction,
+        split_seed=seed,
+        holdout_count=len(holdout),
+        record_format="mixed" if len(parsed.formats) > 1 else parsed.formats.pop(),
+        parent=parent or last,
+        reason=reason,
+        created_by=_user(actor),
     )
     _copy_records(version, parsed, holdout)
     target = Path(settings.MEDIA_ROOT) / relative
@@ -231,10 +269,19 @@ def _store_version(
     shutil.copyfile(parsed.path, target)
     transaction.on_commit(lambda: _enqueue_scan(version.pk))
     audit_record(
-        actor=actor, action="dataset_version.created", obj=version,
-        payload={"dataset": dataset.pk, "number": number, "sha256": parsed.sha256,
-                 "records": len(parsed.hashes), "duplicates_removed": parsed.duplicates,
-                 "holdout": len(holdout), "holdout_fraction": fraction, "split_seed": seed},
+        actor=actor,
+        action="dataset_version.created",
+        obj=version,
+        payload={
+            "dataset": dataset.pk,
+            "number": number,
+            "sha256": parsed.sha256,
+            "records": len(parsed.hashes),
+            "duplicates_removed": parsed.duplicates,
+            "holdout": len(holdout),
+            "holdout_fraction": fraction,
+            "split_seed": seed,
+        },
     )
     return version
 

@@ -19,8 +19,12 @@ from governance.roles import AUDITOR, COMPLIANCE_OFFICER, ENGINEER
 from governance.services import datasets, dpia, scanning, systems
 
 DEMO_SYSTEM = "Customer support assistant (demo)"
-DEMO_USERS = {"officer": COMPLIANCE_OFFICER, "officer2": COMPLIANCE_OFFICER, "engineer": ENGINEER,
-              "auditor": AUDITOR}
+DEMO_USERS = {
+    "officer": COMPLIANCE_OFFICER,
+    "officer2": COMPLIANCE_OFFICER,
+    "engineer": ENGINEER,
+    "auditor": AUDITOR,
+}
 
 
 def demo_credentials_path() -> Path:
@@ -54,12 +58,22 @@ def _ensure_users() -> dict[str, str]:
 def demo_records(count: int, *, seed: int = 7) -> list[dict[str, str]]:
     """Support tickets, some of them carrying names, e-mails, phones and PESEL numbers."""
     rng = random.Random(seed)
-    people = [("Anna Nowak", "anna.nowak@example.com", "+48 601 234 567", "44051401458"),
-              ("John Smith", "john.smith@example.org", "+44 20 7946 0958", "02070803628")]
-    questions = ["How do I reset my password?", "Where is my invoice for March?",
-                 "Can I change the delivery address?", "How do I close my account?"]
-    answers = ["Use the 'Forgot password' link on the sign-in page.", "Invoices are under Billing > History.",
-               "Yes, until the parcel leaves the warehouse.", "Send a request from Settings > Account."]
+    people = [
+        ("Anna Nowak", "anna.nowak@example.com", "+48 601 234 567", "44051401458"),
+        ("John Smith", "john.smith@example.org", "+44 20 7946 0958", "02070803628"),
+    ]
+    questions = [
+        "How do I reset my password?",
+        "Where is my invoice for March?",
+        "Can I change the delivery address?",
+        "How do I close my account?",
+    ]
+    answers = [
+        "Use the 'Forgot password' link on the sign-in page.",
+        "Invoices are under Billing > History.",
+        "Yes, until the parcel leaves the warehouse.",
+        "Send a request from Settings > Account.",
+    ]
     records = []
     for i in range(count):
         k = rng.randrange(len(questions))
@@ -80,25 +94,39 @@ def demo_load() -> dict[str, str]:
     engineer = user_model.objects.get(username="engineer")
     with transaction.atomic():
         system = systems.ai_system_create(
-            actor=engineer, owner=engineer, name=DEMO_SYSTEM,
+            actor=engineer,
+            owner=engineer,
+            name=DEMO_SYSTEM,
             intended_purpose="Answers customer questions from the help-centre articles.",
-            risk_class=RiskClass.LIMITED, approach=Approach.HYBRID,
+            risk_class=RiskClass.LIMITED,
+            approach=Approach.HYBRID,
             human_oversight="Answers below the relevance threshold are handed to a support agent.",
         )
         dataset = datasets.dataset_create(
-            actor=engineer, owner=engineer, name="Support tickets 2026", purpose=DatasetPurpose.TRAINING,
-            legal_basis=LegalBasis.LEGITIMATE_INTERESTS, provenance="Helpdesk export, January-June 2026",
+            actor=engineer,
+            owner=engineer,
+            name="Support tickets 2026",
+            purpose=DatasetPurpose.TRAINING,
+            legal_basis=LegalBasis.LEGITIMATE_INTERESTS,
+            provenance="Helpdesk export, January-June 2026",
             ai_systems=[system],
         )
     payload = "\n".join(json.dumps(r) for r in demo_records(60)).encode()
     version = datasets.dataset_version_create(
-        actor=engineer, dataset=dataset, stream=io.BytesIO(payload), filename="tickets.jsonl",
-        size=len(payload), reason="initial export",
+        actor=engineer,
+        dataset=dataset,
+        stream=io.BytesIO(payload),
+        filename="tickets.jsonl",
+        size=len(payload),
+        reason="initial export",
     )
     datasets.dataset_version_claim_scan(version_id=version.pk)
     scanning.dataset_version_scan(version_id=version.pk)
     dpia.dpia_create(
-        actor=engineer, ai_system=system, datasets=[dataset], title="Support assistant DPIA",
+        actor=engineer,
+        ai_system=system,
+        datasets=[dataset],
+        title="Support assistant DPIA",
         context="Customer tickets are used to fine-tune an assistant that drafts answers.",
     )
     return credentials

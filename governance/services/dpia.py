@@ -16,10 +16,18 @@ from governance.roles import User, can_review
 from governance.services.audit import audit_record
 
 CONTENT_FIELDS = (
-    "title", "context", "necessity_proportionality", "data_subject_rights",
-    "illegitimate_access_likelihood", "illegitimate_access_severity",
-    "unwanted_modification_likelihood", "unwanted_modification_severity",
-    "disappearance_likelihood", "disappearance_severity", "planned_measures", "dpo_opinion",
+    "title",
+    "context",
+    "necessity_proportionality",
+    "data_subject_rights",
+    "illegitimate_access_likelihood",
+    "illegitimate_access_severity",
+    "unwanted_modification_likelihood",
+    "unwanted_modification_severity",
+    "disappearance_likelihood",
+    "disappearance_severity",
+    "planned_measures",
+    "dpo_opinion",
 )
 # A DPIA goes to review only when every CNIL section is filled in.
 REQUIRED_FOR_REVIEW = tuple(f for f in CONTENT_FIELDS if f != "dpo_opinion")
@@ -28,13 +36,17 @@ REQUIRED_FOR_REVIEW = tuple(f for f in CONTENT_FIELDS if f != "dpo_opinion")
 @transaction.atomic
 def dpia_create(*, actor: User, ai_system: Any, datasets: list[Any] | None = None, **fields: Any) -> DPIA:
     """Open a draft DPIA for an AI system."""
-    dpia = DPIA(ai_system=ai_system, created_by=actor, **{k: v for k, v in fields.items() if k in CONTENT_FIELDS})
+    dpia = DPIA(
+        ai_system=ai_system, created_by=actor, **{k: v for k, v in fields.items() if k in CONTENT_FIELDS}
+    )
     dpia.full_clean()
     dpia.save()
     if datasets:
         dpia.datasets.set(datasets)
     audit_record(
-        actor=actor, action="dpia.created", obj=dpia,
+        actor=actor,
+        action="dpia.created",
+        obj=dpia,
         payload={"ai_system": ai_system.pk, "datasets": sorted(d.pk for d in datasets or [])},
     )
     return dpia
@@ -66,7 +78,8 @@ def _lock(dpia: DPIA) -> DPIA:
 
 def _refuse(dpia: DPIA, action: str) -> Conflict:
     return Conflict(
-        f"cannot {action} a DPIA in status '{dpia.status}'", code="invalid_transition",
+        f"cannot {action} a DPIA in status '{dpia.status}'",
+        code="invalid_transition",
         details={"status": dpia.status, "action": action},
     )
 
@@ -82,7 +95,9 @@ def dpia_submit(*, actor: User, dpia: DPIA) -> DPIA:
     missing = [f for f in REQUIRED_FOR_REVIEW if not getattr(dpia, f)]
     if missing:
         raise ValidationFailed(
-            "every section must be filled in before review", code="dpia_incomplete", details={"missing": missing}
+            "every section must be filled in before review",
+            code="dpia_incomplete",
+            details={"missing": missing},
         )
     dpia.status, dpia.submitted_at = DPIAStatus.IN_REVIEW, timezone.now()
     dpia.save(update_fields=["status", "submitted_at"])
@@ -148,7 +163,9 @@ def dpia_expire_due() -> int:
     """Expire every approved DPIA whose review date has passed; one audit event each."""
     expired = 0
     today = timezone.localdate()
-    for pk in DPIA.objects.filter(status=DPIAStatus.APPROVED, review_due__lt=today).values_list("pk", flat=True):
+    for pk in DPIA.objects.filter(status=DPIAStatus.APPROVED, review_due__lt=today).values_list(
+        "pk", flat=True
+    ):
         expired += _expire_one(pk, today)
     return expired
 

@@ -39,7 +39,7 @@ def _batches(version: DatasetVersion, start: int, size: int) -> Iterator[tuple[i
             yield first, batch
 
 
-_UPDATE_SQL = f"""
+_UPDATE_SQL = f"""  # noqa: S608 - table name from the model; values are parameters
     UPDATE {DatasetRecord._meta.db_table} AS r
        SET subject_keys = ARRAY(SELECT jsonb_array_elements_text(v.keys)), pii_summary = v.summary
       FROM unnest(%s::int[], %s::jsonb[], %s::jsonb[]) AS v(ordinal, keys, summary)
@@ -90,9 +90,14 @@ def _finish_ready(version_id: int, summary: dict[str, int]) -> DatasetVersion:
         # Raised, never lowered: one clean version does not make the dataset free of personal data.
         Dataset.objects.filter(pk=version.dataset_id).update(contains_personal_data=True)
     audit_record(
-        actor=None, action="dataset_version.scanned", obj=version,
-        payload={"pii_summary": summary, "records": version.record_count,
-                 "contains_personal_data": version.contains_personal_data},
+        actor=None,
+        action="dataset_version.scanned",
+        obj=version,
+        payload={
+            "pii_summary": summary,
+            "records": version.record_count,
+            "contains_personal_data": version.contains_personal_data,
+        },
     )
     return version
 

@@ -11,7 +11,13 @@ from governance.roles import User
 from governance.services.audit import audit_record
 
 EDITABLE_FIELDS = (
-    "name", "intended_purpose", "risk_class", "approach", "human_oversight", "evaluation_threshold", "status",
+    "name",
+    "intended_purpose",
+    "risk_class",
+    "approach",
+    "human_oversight",
+    "evaluation_threshold",
+    "status",
 )
 
 
@@ -19,7 +25,10 @@ EDITABLE_FIELDS = (
 def ai_system_create(*, actor: User, owner: Any, name: str, intended_purpose: str, **fields: Any) -> AISystem:
     """Register an AI system."""
     system = AISystem(
-        name=name, owner=owner, intended_purpose=intended_purpose, created_by=_user_or_none(actor),
+        name=name,
+        owner=owner,
+        intended_purpose=intended_purpose,
+        created_by=_user_or_none(actor),
         **{k: v for k, v in fields.items() if k in EDITABLE_FIELDS},
     )
     system.full_clean()

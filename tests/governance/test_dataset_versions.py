@@ -25,7 +25,9 @@ def _records(n: int) -> list[dict[str, str]]:
 
 def _upload(client, dataset, content: bytes, name: str = "data.jsonl", **extra):
     file = SimpleUploadedFile(name, content, content_type="application/jsonl")
-    return client.post(f"/api/v1/datasets/{dataset.pk}/versions/", {"file": file, **extra}, format="multipart")
+    return client.post(
+        f"/api/v1/datasets/{dataset.pk}/versions/", {"file": file, **extra}, format="multipart"
+    )
 
 
 @pytest.fixture
@@ -96,15 +98,23 @@ BAD_FILES = [
     ("missing_output", b'{"input": "a"}\n', 400, "missing_field", 1),
     ("non_utf8", b'{"input": "a", "output": "\xff\xfe"}\n', 400, "invalid_utf8", 1),
     ("empty_file", b"", 400, "empty_file", None),
-    ("deep_nesting", b'{"input": "a", "output": "b", "metadata": ' + b"[" * 10_000 + b"]" * 10_000 + b"}\n",
-     400, "too_deeply_nested", 1),
+    (
+        "deep_nesting",
+        b'{"input": "a", "output": "b", "metadata": ' + b"[" * 10_000 + b"]" * 10_000 + b"}\n",
+        400,
+        "too_deeply_nested",
+        1,
+    ),
 ]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("label", "content", "status", "code", "line"), BAD_FILES, ids=[b[0] for b in BAD_FILES])
-def test_a_bad_file_is_refused_with_its_line_and_nothing_is_stored(api, engineer, dataset, label, content, status,
-                                                                   code, line):
+@pytest.mark.parametrize(
+    ("label", "content", "status", "code", "line"), BAD_FILES, ids=[b[0] for b in BAD_FILES]
+)
+def test_a_bad_file_is_refused_with_its_line_and_nothing_is_stored(
+    api, engineer, dataset, label, content, status, code, line
+):
     _upload(api(engineer), dataset, _jsonl(_records(3)))
     before = (DatasetVersion.objects.count(), DatasetRecord.objects.count(), AuditEvent.objects.count())
     response = _upload(api(engineer), dataset, content)
@@ -114,7 +124,11 @@ def test_a_bad_file_is_refused_with_its_line_and_nothing_is_stored(api, engineer
     if line is not None:
         assert f"line {line}" in error["message"]
         assert error["details"]["errors"][0]["line"] == line
-    assert (DatasetVersion.objects.count(), DatasetRecord.objects.count(), AuditEvent.objects.count()) == before
+    assert (
+        DatasetVersion.objects.count(),
+        DatasetRecord.objects.count(),
+        AuditEvent.objects.count(),
+    ) == before
 
 
 @pytest.mark.django_db
@@ -154,8 +168,11 @@ def test_a_fifty_megabyte_single_line_gets_413_naming_the_line(api, engineer, da
 def _raw_multipart(filename: bytes, content: bytes) -> tuple[bytes, str]:
     boundary = "XyZboundary"
     body = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"".encode()
-        + filename + b"\"\r\nContent-Type: application/jsonl\r\n\r\n" + content + f"\r\n--{boundary}--\r\n".encode()
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="'.encode()
+        + filename
+        + b'"\r\nContent-Type: application/jsonl\r\n\r\n'
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
     )
     return body, f"multipart/form-data; boundary={boundary}"
 
@@ -189,7 +206,9 @@ def test_the_holdout_keeps_its_records_when_others_are_removed():
     hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(200)]
     chosen = {hashes[i] for i in dataset_services.holdout_ordinals(hashes, fraction=0.1, seed=3)}
     kept = [h for h in hashes if h not in chosen][:50] + sorted(chosen)
-    again = {kept[i] for i in dataset_services.holdout_ordinals(kept, fraction=len(chosen) / len(kept), seed=3)}
+    again = {
+        kept[i] for i in dataset_services.holdout_ordinals(kept, fraction=len(chosen) / len(kept), seed=3)
+    }
     assert again == chosen
 
 
@@ -207,7 +226,8 @@ def test_the_worker_scans_a_version_and_raises_contains_personal_data(api, engin
     dataset = DatasetFactory(owner=engineer)
     body = _upload(api(engineer), dataset, _jsonl(PII_RECORDS * 1 + _records(7))).json()
     version = wait_for(
-        lambda: DatasetVersion.objects.filter(pk=body["id"], status=DatasetVersionStatus.READY).first(), timeout=180
+        lambda: DatasetVersion.objects.filter(pk=body["id"], status=DatasetVersionStatus.READY).first(),
+        timeout=180,
     )
     assert version.scanned_records == version.record_count == 10
     assert version.contains_personal_data
@@ -244,7 +264,9 @@ def test_a_scan_interrupted_half_way_resumes_from_where_it_stopped(api, engineer
     records = [PII_RECORDS[0], *_records(3), PII_RECORDS[1]]
     body = _upload(api(engineer), dataset, _jsonl(records)).json()
     dataset_services.dataset_version_claim_scan(version_id=body["id"])
-    DatasetVersion.objects.filter(pk=body["id"]).update(scanned_records=4)  # as if a crash came after 2 batches
+    DatasetVersion.objects.filter(pk=body["id"]).update(
+        scanned_records=4
+    )  # as if a crash came after 2 batches
     version = scanning.dataset_version_scan(version_id=body["id"])
     assert version.status == DatasetVersionStatus.READY
     # Records before the resume point were not rescanned (their keys stay empty in this simulation);

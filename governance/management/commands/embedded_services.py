@@ -20,11 +20,15 @@ class Command(BaseCommand):
         if action == "stop":
             stopped_pg = settings.EMBEDDED_POSTGRES and embedded.stop_postgres()
             stopped_redis = settings.EMBEDDED_REDIS and embedded.stop_redis()
-            self.stdout.write(f"postgres: {'stopped' if stopped_pg else 'not running here'}; "
-                              f"redis: {'stopped' if stopped_redis else 'not running here'}")
+            self.stdout.write(
+                f"postgres: {'stopped' if stopped_pg else 'not running here'}; "
+                f"redis: {'stopped' if stopped_redis else 'not running here'}"
+            )
             return
         # Loading settings already started whatever was missing; report where things are.
         db = settings.DATABASES["default"]
         where = "embedded" if settings.EMBEDDED_POSTGRES else "external"
         self.stdout.write(f"postgres ({where}): {db['NAME']} at {db['HOST'] or 'localhost'}")
-        self.stdout.write(f"redis ({'embedded' if settings.EMBEDDED_REDIS else 'external'}): {settings.REDIS_URL}")
+        self.stdout.write(
+            f"redis ({'embedded' if settings.EMBEDDED_REDIS else 'external'}): {settings.REDIS_URL}"
+        )

@@ -24,9 +24,23 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, addr: str, **options: Any) -> None:
         worker = subprocess.Popen(  # noqa: S603 - fixed argv
-            [sys.executable, "-m", "celery", "-A", "governance", "worker", "-B", "-Q", "default,gpu",
-             "--concurrency", "1", "--loglevel", "INFO",
-             "--schedule", str(embedded.data_dir() / "celerybeat-schedule")],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "governance",
+                "worker",
+                "-B",
+                "-Q",
+                "default,gpu",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(embedded.data_dir() / "celerybeat-schedule"),
+            ],
         )
         self._banner(addr)
         try:
@@ -44,10 +58,14 @@ class Command(BaseCommand):
     def _banner(self, addr: str) -> None:
         url = f"http://{addr}"
         lines = [
-            "", "AI governance platform",
-            f"  admin:    {url}/admin/", f"  API docs: {url}/api/docs/", f"  API:      {url}/api/v1/",
+            "",
+            "AI governance platform",
+            f"  admin:    {url}/admin/",
+            f"  API docs: {url}/api/docs/",
+            f"  API:      {url}/api/v1/",
             "  demo logins (username / password):",
             *[f"    {user:10s} {password}" for user, password in demo_credentials().items()],
-            "  stop with Ctrl-C", "",
+            "  stop with Ctrl-C",
+            "",
         ]
         self.stdout.write("\n".join(lines))

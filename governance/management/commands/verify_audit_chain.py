@@ -22,7 +22,9 @@ class Command(BaseCommand):
         if json:
             self.stdout.write(_dumps(result.as_dict()))
         if not result.ok:
-            raise CommandError(f"audit chain broken at sequence {result.first_broken_sequence}: {result.reason}")
+            raise CommandError(
+                f"audit chain broken at sequence {result.first_broken_sequence}: {result.reason}"
+            )
         if not json:
             self.stdout.write(
                 f"audit chain intact: {result.events_checked} events, head #{result.head_sequence} "
