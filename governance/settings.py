@@ -185,6 +185,9 @@ DATASET_SCAN_BATCH = env_int("DATASET_SCAN_BATCH", 500)
 # "spacy" finds names with en_core_web_sm; "regex" runs only the pattern recognisers (5x faster, no names).
 PII_ENGINE = env("PII_ENGINE", "spacy")
 PII_SCORE_THRESHOLD = env_float("PII_SCORE_THRESHOLD", 0.5)
+# Regions for nationally written phone numbers (international +NN numbers are found regardless). The
+# order decides which region normalises a number, so changing it changes phone subject keys.
+PII_PHONE_REGIONS = tuple((env("PII_PHONE_REGIONS", "PL,GB,US") or "").split(","))
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL

@@ -91,6 +91,7 @@ def build_recognizers(phone_regions: Sequence[str]) -> list[EntityRecognizer]:
         OfflineEmailRecognizer(),
         # leniency 1 (VALID): the number must be valid in the region's numbering plan, not just possible.
         PhoneRecognizer(supported_regions=tuple(phone_regions), leniency=1),
+        # Its error log would quote the match, but only on a ValueError its ASCII-only pattern cannot give.
         IbanRecognizer(),
         CreditCardRecognizer(),
         IpRecognizer(),
