@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from governance.choices import DPIAStatus
 from governance.errors import DomainError
 from governance.models import DPIA, AISystem, AuditEvent, Dataset, DatasetVersion
 from governance.roles import can_write_registers
@@ -162,6 +163,11 @@ class DPIAAdmin(ServiceAdmin):
         ("Review", {"fields": list(readonly_fields)}),
     ]
     actions = ["submit_for_review", "approve", "reject"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Approved, in-review and expired DPIAs are records of a decision: shown read-only.
+        editable = obj is None or obj.status in (DPIAStatus.DRAFT, DPIAStatus.REJECTED)
+        return editable and super().has_change_permission(request, obj)
 
     def save_model(self, request: HttpRequest, obj: DPIA, form: ModelForm, change: bool) -> None:
         data = dict(form.cleaned_data)

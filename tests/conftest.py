@@ -23,6 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    # PBKDF2 costs ~0.7 s per user on this machine; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _media_root(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     settings.MEDIA_ROOT = str(tmp_path_factory.getbasetemp() / "media")
 
@@ -170,3 +176,35 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 120, interval: fl
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Drop test databases left by runs that were killed (their pid is gone), so they do not pile up."""
+    import psycopg
+    from psycopg import sql
+
+    db = settings.DATABASES["default"]
+    params = {
+        "dbname": "postgres",
+        "user": db["USER"],
+        "password": db["PASSWORD"] or None,
+        "host": db["HOST"],
+    }
+    if db["PORT"]:
+        params["port"] = db["PORT"]
+    try:
+        with psycopg.connect(autocommit=True, **{k: v for k, v in params.items() if v}) as conn:
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT datname FROM pg_database WHERE datname LIKE 'test_governance_%'"
+                )
+            ]
+            for name in names:
+                pid = name.rsplit("_", 1)[-1]
+                if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                    conn.execute(
+                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                    )
+    except psycopg.Error:
+        pass  # an external server may not let this user list or drop databases; nothing to clean then

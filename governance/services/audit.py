@@ -143,9 +143,12 @@ def audit_verify_chain(*, expected_head_hash: str | None = None) -> ChainVerific
         prev_hash, expected_seq = event.hash, expected_seq + 1
     head_seq, head_hash = audit_chain_head()
     last_seq = expected_seq - 1
-    if (head_seq, head_hash) != (last_seq, prev_hash):
+    if head_seq != last_seq:
         # Rows after the last intact link were removed (or the head row was rewritten).
-        return _broken(checked, last_seq + 1, f"chain ends at {last_seq} but its head records {head_seq}")
+        first = min(head_seq, last_seq) + 1
+        return _broken(checked, first, f"chain ends at {last_seq} but its head records {head_seq}")
+    if head_hash != prev_hash:
+        return _broken(checked, last_seq, "the last link's hash differs from the recorded chain head")
     if expected_head_hash and expected_head_hash != head_hash:
         return _broken(checked, last_seq, "head hash differs from the expected head hash")
     return ChainVerification(ok=True, events_checked=checked, head_sequence=head_seq, head_hash=head_hash)

@@ -54,9 +54,9 @@ def dpia_create(*, actor: User, ai_system: Any, datasets: list[Any] | None = Non
 
 @transaction.atomic
 def dpia_update(*, actor: User, dpia: DPIA, datasets: list[Any] | None = None, **fields: Any) -> DPIA:
-    """Edit a DPIA's content; only drafts can change."""
+    """Edit a DPIA's content; only drafts and rejected DPIAs (before resubmission) can change."""
     dpia = DPIA.objects.select_for_update().get(pk=dpia.pk)
-    if dpia.status != DPIAStatus.DRAFT:
+    if dpia.status not in (DPIAStatus.DRAFT, DPIAStatus.REJECTED):
         raise Conflict(f"a DPIA in status '{dpia.status}' cannot be edited", code="dpia_not_draft")
     changed = sorted(k for k in CONTENT_FIELDS if k in fields and getattr(dpia, k) != fields[k])
     for key in changed:

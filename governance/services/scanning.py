@@ -39,12 +39,13 @@ def _batches(version: DatasetVersion, start: int, size: int) -> Iterator[tuple[i
             yield first, batch
 
 
-_UPDATE_SQL = f"""  # noqa: S608 - table name from the model; values are parameters
+# The table name comes from the model; every value is a query parameter.
+_UPDATE_SQL = f"""
     UPDATE {DatasetRecord._meta.db_table} AS r
        SET subject_keys = ARRAY(SELECT jsonb_array_elements_text(v.keys)), pii_summary = v.summary
       FROM unnest(%s::int[], %s::jsonb[], %s::jsonb[]) AS v(ordinal, keys, summary)
      WHERE r.version_id = %s AND r.ordinal = v.ordinal
-"""
+"""  # noqa: S608
 
 
 @transaction.atomic
