@@ -181,8 +181,10 @@ class DPIAViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @extend_schema(request=s.DPIAIn, responses={200: s.DPIAOut})
     def partial_update(self, request: Request, pk: str) -> Response:
         data = _valid(s.DPIAIn, request.data, partial=True)
-        data.pop("ai_system", None)
-        record = dpia.dpia_update(actor=request.user, dpia=self.get_object(), **data)
+        record = self.get_object()
+        if "ai_system" in data and data.pop("ai_system") != record.ai_system:
+            raise ValidationFailed("a DPIA cannot move to another AI system", code="ai_system_immutable")
+        record = dpia.dpia_update(actor=request.user, dpia=record, **data)
         return Response(s.DPIAOut(record).data)
 
     @extend_schema(request=None, responses={200: s.DPIAOut})

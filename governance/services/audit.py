@@ -60,7 +60,9 @@ def _check_payload(value: Any) -> None:
 def _actor_name(actor: Actor) -> str:
     if actor is None or not actor.is_authenticated:
         return "system"
-    return str(actor.get_username())
+    name = str(actor.get_username())
+    # A username that is an e-mail address is personal data: the undeletable chain names the id instead.
+    return f"user#{actor.pk}" if _EMAIL.search(name) else name
 
 
 def audit_record(

@@ -542,3 +542,14 @@ def test_dataset_records_store_subject_keys_but_no_raw_values(api: Any, engineer
         [[r.sha256, r.split, r.subject_keys, r.pii_summary] for r in records], ensure_ascii=False
     ).lower()
     assert [value for value in _raw_values(people) if value.lower() in stored] == []
+
+
+@pytest.mark.django_db
+def test_an_actor_whose_username_is_an_email_is_recorded_by_id() -> None:
+    from governance.services.systems import ai_system_create
+    from tests.factories import UserFactory
+
+    user = UserFactory(username="jan.kowalski@example.com")
+    system = ai_system_create(actor=user, owner=user, name="Mailbox", intended_purpose="sorts mail")
+    event = AuditEvent.objects.get(action="ai_system.created", object_id=str(system.pk))
+    assert event.actor == f"user#{user.pk}"

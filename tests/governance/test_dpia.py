@@ -623,3 +623,16 @@ def test_the_admin_does_not_let_an_approved_dpia_be_edited(
     assert response.status_code in (200, 403)  # a form error or a refusal, never a server error
     assert DPIA.objects.get(pk=record.pk).context == record.context
     assert AuditEvent.objects.count() == events
+
+
+@pytest.mark.django_db
+def test_a_dpia_cannot_be_moved_to_another_ai_system(api, engineer) -> None:
+    from tests.factories import AISystemFactory
+
+    record = DPIAFactory(created_by=engineer)
+    other = AISystemFactory()
+    response = api(engineer).patch(f"/api/v1/dpias/{record.pk}/", {"ai_system": other.pk}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "ai_system_immutable"
+    record.refresh_from_db()
+    assert record.ai_system_id != other.pk
