@@ -58,6 +58,17 @@ def _ensure_database(admin_uri: str, name: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
+def postgres_clients(uri: str) -> int:
+    """How many other client sessions are connected (a test run, a second worker, a psql)."""
+    import psycopg
+
+    with psycopg.connect(uri, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def stop_postgres() -> bool:
     """Stop the embedded PostgreSQL cleanly (a fast shutdown: open sessions are rolled back)."""
     from pgserver._commands import pg_ctl  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import connections
 
 from governance import embedded
 from governance.services.demo import demo_credentials
@@ -50,10 +51,21 @@ class Command(BaseCommand):
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.wait(timeout=60)
-            if settings.EMBEDDED_POSTGRES:
-                embedded.stop_postgres()
-            if settings.EMBEDDED_REDIS:
-                embedded.stop_redis()
+            self._stop_embedded()
+
+    def _stop_embedded(self) -> None:
+        if not settings.EMBEDDED_POSTGRES:
+            return
+        connections.close_all()
+        others = embedded.postgres_clients(embedded.ensure_postgres())
+        if others:
+            # Another process (a test run, a second shell) still uses the embedded services.
+            self.stdout.write(f"embedded services left running: {others} other client(s) connected")
+            return
+        embedded.stop_postgres()
+        if settings.EMBEDDED_REDIS:
+            embedded.stop_redis()
+        self.stdout.write("embedded PostgreSQL and Redis stopped")
 
     def _banner(self, addr: str) -> None:
         url = f"http://{addr}"
