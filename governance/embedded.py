@@ -64,7 +64,8 @@ def postgres_clients(uri: str) -> int:
 
     with psycopg.connect(uri, autocommit=True) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
         ).fetchone()
     return int(row[0]) if row else 0
 
