@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from governance.participants import api_routes
+
+
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    """Unknown paths under /api/ answer in the API's error shape, not with an HTML page."""
+    error = {"code": "not_found", "message": "no such endpoint", "details": {"path": request.path}}
+    return JsonResponse({"error": error}, status=404)
+
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,4 +23,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # Requires the trailing slash so APPEND_SLASH still redirects /api/v1/datasets to /api/v1/datasets/.
+    re_path(r"^api/(?:.*/)?$", api_not_found),
 ]

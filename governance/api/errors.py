@@ -54,7 +54,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
         message = str(detail)
         detail_code = getattr(getattr(exc, "detail", None), "code", None)
-        if detail_code and response.status_code not in (status.HTTP_400_BAD_REQUEST,):
+        if detail_code and (
+            response.status_code != status.HTTP_400_BAD_REQUEST or detail_code == "parse_error"
+        ):
             code = str(detail_code) if detail_code not in ("error", "invalid") else code
     response.data = {"error": {"code": code, "message": message, "details": details}}
     return response

@@ -19,7 +19,8 @@ class Pagination(PageNumberPagination):
         if raw is None:
             return int(self.page_size or 50)
         limit = settings.API_MAX_PAGE_SIZE
-        if not raw.isdigit() or not 1 <= int(raw) <= limit:
+        # isascii: "²".isdigit() is true; the length check keeps int() away from 5000-digit strings.
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(limit)) or not 1 <= int(raw) <= limit:
             raise ValidationFailed(
                 f"page_size must be an integer from 1 to {limit}",
                 code="invalid_page_size",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from governance.choices import DatasetVersionStatus, RecordSplit
@@ -41,7 +41,7 @@ def dataset_create(*, actor: User, ai_systems: list[Any] | None = None, **fields
     if fields.get("contains_personal_data"):
         dataset.contains_personal_data = True
     dataset.full_clean()
-    dataset.save()
+    _save_unique(dataset)
     if ai_systems:
         dataset.ai_systems.set(ai_systems)
     audit_record(
@@ -75,7 +75,7 @@ def dataset_update(*, actor: User, dataset: Dataset, **fields: Any) -> Dataset:
     if not changed:
         return dataset
     dataset.full_clean()
-    dataset.save()
+    _save_unique(dataset)
     audit_record(actor=actor, action="dataset.updated", obj=dataset, payload={"changed": sorted(changed)})
     return dataset
 
@@ -309,3 +309,17 @@ def dataset_version_claim_scan(*, version_id: int) -> bool:
         id=version_id, status__in=[DatasetVersionStatus.PENDING, DatasetVersionStatus.SCANNING]
     ).update(status=DatasetVersionStatus.SCANNING, scan_started_at=timezone.now())
     return claimed == 1
+
+
+def _save_unique(obj: Any) -> None:
+    # full_clean checks uniqueness, but two requests racing with one name both pass it; the database
+    # constraint decides, and the loser gets the same 400 as a sequential duplicate.
+    try:
+        with transaction.atomic():
+            obj.save()
+    except IntegrityError:
+        raise ValidationFailed(
+            "a record with this name already exists",
+            code="validation_failed",
+            details={"name": ["already exists"]},
+        ) from None

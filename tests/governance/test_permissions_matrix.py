@@ -1,0 +1,331 @@
+"""The permission matrix of the governance API, endpoint by endpoint (DESIGN section 12).
+
+Every route x every role x every method. A new governance endpoint is one line in ROUTES; a route
+registered under /api/v1/ by a `governance.` view without a line here fails
+`test_every_governance_route_under_api_v1_has_a_matrix_line`.
+
+Retrieval and training mount their own routes under /api/v1/ (collections, documents, base-models,
+fine-tune-jobs, adapters, evaluations) through `register_api_routes`; their owners keep their own
+matrices, so the coverage check here only looks at views whose module starts with `governance.`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
+
+from governance.models import DPIA, AISystem, AuditEvent, Dataset, DatasetVersion
+from governance.roles import AUDITOR, COMPLIANCE_OFFICER, ENGINEER
+from governance.services import datasets, dpia, systems
+from tests.factories import UserFactory
+
+NO_ROLE = "no_role"
+ANONYMOUS = "anonymous"
+ROLES = (COMPLIANCE_OFFICER, ENGINEER, AUDITOR, NO_ROLE, ANONYMOUS)
+ROLE_FIXTURES = {COMPLIANCE_OFFICER: "officer", ENGINEER: "engineer", AUDITOR: "auditor", NO_ROLE: "outsider"}
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+PASSWORD = "a-long-test-password"  # the one UserFactory sets
+
+READERS = frozenset({COMPLIANCE_OFFICER, ENGINEER, AUDITOR})
+WRITERS = frozenset({COMPLIANCE_OFFICER, ENGINEER})
+REVIEWERS = frozenset({COMPLIANCE_OFFICER})
+EVERYONE = frozenset(ROLES)
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may call an offered method, the status they get, and how many audit events it appends."""
+
+    roles: frozenset[str]
+    status: int
+    events: int
+
+
+READ = Access(READERS, 200, 0)
+CREATE = Access(WRITERS, 201, 1)
+WRITE = Access(WRITERS, 200, 1)
+REVIEW = Access(REVIEWERS, 200, 1)
+PUBLIC = Access(EVERYONE, 200, 0)
+
+
+@dataclass
+class World:
+    """The rows every case needs, created through the services (so audit events exist too)."""
+
+    author: Any
+    system: AISystem
+    dataset: Dataset
+    version: DatasetVersion
+    dpia_draft: DPIA
+    dpia_review: DPIA
+    event: AuditEvent
+
+    def ids(self) -> dict[str, Any]:
+        return {
+            "system": self.system.pk,
+            "dataset": self.dataset.pk,
+            "version": self.version.pk,
+            "dpia_draft": self.dpia_draft.pk,
+            "dpia_review": self.dpia_review.pk,
+            "event": self.event.sequence,
+        }
+
+
+Payload = tuple[Any, str]  # (data, format for the test client)
+Body = Callable[[World, Any], Payload]
+
+
+def records() -> bytes:
+    return b"".join(b'{"input": "question %d", "output": "answer %d"}\n' % (i, i) for i in range(10))
+
+
+def upload(world: World, user: Any) -> Payload:
+    return {
+        "file": SimpleUploadedFile("train.jsonl", records(), content_type="application/jsonl")
+    }, "multipart"
+
+
+def credentials(world: World, user: Any) -> Payload:
+    username = user.username if user is not None else world.author.username
+    return {"username": username, "password": PASSWORD}, "json"
+
+
+def body(data: dict[str, Any] | Callable[[World], dict[str, Any]]) -> Body:
+    return lambda world, user: (data(world) if callable(data) else data, "json")
+
+
+NEW_SYSTEM = body({"name": "New system", "intended_purpose": "Answers questions"})
+SYSTEM_EDIT = body({"human_oversight": "A person reviews every answer."})
+NEW_DATASET = body({"name": "New dataset", "purpose": "training"})
+DATASET_EDIT = body({"provenance": "Exported from the ticket system."})
+DPIA_EDIT = body({"dpo_opinion": "Acceptable with the planned measures."})
+REJECTION = body({"comment": "The risks are underestimated."})
+NEW_DPIA = body(lambda world: {"title": "New DPIA", "ai_system": world.system.pk})
+
+
+@dataclass(frozen=True)
+class Route:
+    """One line of the matrix: a named route, its path, and the access each offered method grants.
+
+    Methods the route does not offer answer 405 to the roles the view lets through for that kind of
+    method (`read_gate` for GET, `write_gate` otherwise: RolePermission runs before method dispatch),
+    and 401/403 to everyone else.
+    """
+
+    name: str
+    path: str
+    offered: dict[str, Access]
+    body: Body = body({})
+    read_gate: frozenset[str] = READERS
+    write_gate: frozenset[str] = WRITERS
+
+    def url(self, world: World) -> str:
+        return self.path.format(**world.ids())
+
+
+# One line per route. Kept unformatted so the table reads as a table.
+# fmt: off
+ROUTES = [
+    Route("api-token", "/api/v1/auth/token/", {"POST": PUBLIC}, credentials, EVERYONE, EVERYONE),
+    Route("api-root", "/api/v1/", {"GET": READ}),
+    Route("ai-system-list", "/api/v1/ai-systems/", {"GET": READ, "POST": CREATE}, NEW_SYSTEM),
+    Route("ai-system-detail", "/api/v1/ai-systems/{system}/", {"GET": READ, "PATCH": WRITE}, SYSTEM_EDIT),
+    Route("dataset-list", "/api/v1/datasets/", {"GET": READ, "POST": CREATE}, NEW_DATASET),
+    Route("dataset-detail", "/api/v1/datasets/{dataset}/", {"GET": READ, "PATCH": WRITE}, DATASET_EDIT),
+    Route("dataset-versions", "/api/v1/datasets/{dataset}/versions/", {"GET": READ, "POST": CREATE}, upload),
+    Route("dataset-version-list", "/api/v1/dataset-versions/", {"GET": READ}),
+    Route("dataset-version-detail", "/api/v1/dataset-versions/{version}/", {"GET": READ}),
+    Route("dpia-list", "/api/v1/dpias/", {"GET": READ, "POST": CREATE}, NEW_DPIA),
+    Route("dpia-detail", "/api/v1/dpias/{dpia_draft}/", {"GET": READ, "PATCH": WRITE}, DPIA_EDIT),
+    Route("dpia-submit", "/api/v1/dpias/{dpia_draft}/submit/", {"POST": WRITE}),
+    Route("dpia-approve", "/api/v1/dpias/{dpia_review}/approve/", {"POST": REVIEW}),
+    Route("dpia-reject", "/api/v1/dpias/{dpia_review}/reject/", {"POST": REVIEW}, REJECTION),
+    Route("audit-event-list", "/api/v1/audit-events/", {"GET": READ}),
+    Route("audit-event-detail", "/api/v1/audit-events/{event}/", {"GET": READ}),
+    Route("audit-event-verify", "/api/v1/audit-events/verify/", {"GET": READ}),
+]
+# fmt: on
+
+
+def expected_status(route: Route, method: str, role: str) -> int:
+    denied = 401 if role == ANONYMOUS else 403
+    access = route.offered.get(method)
+    if access is not None:
+        return access.status if role in access.roles else denied
+    gate = route.read_gate if method == "GET" else route.write_gate
+    return 405 if role in gate else denied
+
+
+def expected_events(route: Route, method: str, role: str) -> int:
+    access = route.offered.get(method)
+    return access.events if access is not None and role in access.roles else 0
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    # Hundreds of cases each create users; the production hasher would spend most of the run hashing.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    author = UserFactory(username="author", role=ENGINEER)
+    system = systems.ai_system_create(actor=author, owner=author, name="Helpdesk", intended_purpose="Answers")
+    dataset = datasets.dataset_create(
+        actor=author, owner=author, name="Tickets", purpose="training", ai_systems=[system]
+    )
+    content = records()
+    version = datasets.dataset_version_create(
+        actor=author, dataset=dataset, stream=io.BytesIO(content), filename="v1.jsonl", size=len(content)
+    )
+    content_fields = {
+        "context": "Tickets fine-tune an assistant.",
+        "necessity_proportionality": "Six months of tickets.",
+        "data_subject_rights": "Erasure through the platform.",
+        "planned_measures": "Encryption at rest.",
+        **{
+            f"{risk}_{axis}": "limited"
+            for risk in ("illegitimate_access", "unwanted_modification", "disappearance")
+            for axis in ("likelihood", "severity")
+        },
+    }
+    draft = dpia.dpia_create(
+        actor=author, ai_system=system, datasets=[dataset], title="Draft", **content_fields
+    )
+    review = dpia.dpia_create(
+        actor=author, ai_system=system, datasets=[dataset], title="Review", **content_fields
+    )
+    review = dpia.dpia_submit(actor=author, dpia=review)
+    event = AuditEvent.objects.order_by("sequence").first()
+    assert event is not None
+    return World(author, system, dataset, version, draft, review, event)
+
+
+def cases() -> Iterator[Any]:
+    for route in ROUTES:
+        for method in METHODS:
+            for role in ROLES:
+                yield pytest.param(route, method, role, id=f"{route.name}-{method}-{role}")
+
+
+def assert_error_shape(response: Any) -> None:
+    payload = response.json()
+    assert set(payload) == {"error"}, payload
+    assert set(payload["error"]) == {"code", "message", "details"}, payload
+    assert isinstance(payload["error"]["code"], str) and payload["error"]["code"], payload
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("route", "method", "role"), cases())
+def test_the_matrix_holds(
+    route: Route, method: str, role: str, world: World, api: Any, request: pytest.FixtureRequest
+) -> None:
+    user = request.getfixturevalue(ROLE_FIXTURES[role]) if role in ROLE_FIXTURES else None
+    client = api(user)
+    url = route.url(world)
+    events_before = AuditEvent.objects.count()
+    if method == "GET":
+        response = client.get(url)
+    else:
+        data, fmt = route.body(world, user)
+        response = getattr(client, method.lower())(url, data, format=fmt)
+
+    expected = expected_status(route, method, role)
+    assert response.status_code == expected, (url, method, role, response.content[:500])
+    assert AuditEvent.objects.count() - events_before == expected_events(route, method, role)
+    if expected >= 400:
+        assert_error_shape(response)
+        code = {401: "not_authenticated", 403: "permission_denied", 405: "method_not_allowed"}[expected]
+        assert response.json()["error"]["code"] == code
+
+
+def test_a_compliance_officer_cannot_approve_a_dpia_they_wrote(api: Any, officer: Any, world: World) -> None:
+    with transaction.atomic():
+        own = dpia.dpia_create(
+            actor=officer,
+            ai_system=world.system,
+            title="Mine",
+            **{f: getattr(world.dpia_review, f) for f in dpia.REQUIRED_FOR_REVIEW if f != "title"},
+        )
+        own = dpia.dpia_submit(actor=officer, dpia=own)
+    events_before = AuditEvent.objects.count()
+
+    response = api(officer).post(f"/api/v1/dpias/{own.pk}/approve/", {}, format="json")
+
+    assert response.status_code == 403, response.content
+    assert response.json()["error"]["code"] == "author_cannot_review"
+    own.refresh_from_db()
+    assert own.status == "in_review"
+    assert AuditEvent.objects.count() == events_before
+
+
+def test_a_second_compliance_officer_approves_a_dpia_another_officer_wrote(
+    api: Any, officer: Any, officer2: Any, world: World
+) -> None:
+    fields = {f: getattr(world.dpia_review, f) for f in dpia.REQUIRED_FOR_REVIEW if f != "title"}
+    with transaction.atomic():
+        record = dpia.dpia_submit(
+            actor=officer,
+            dpia=dpia.dpia_create(actor=officer, ai_system=world.system, title="Theirs", **fields),
+        )
+
+    response = api(officer2).post(f"/api/v1/dpias/{record.pk}/approve/", {}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "approved"
+    assert response.json()["reviewer"] == "officer2"
+
+
+# --- The table covers the routes that exist, and only those --------------------------------------
+
+
+def _walk(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            yield from _walk(entry.url_patterns, prefix + str(entry.pattern))
+        else:
+            yield prefix + str(entry.pattern), entry
+
+
+def governance_api_routes() -> dict[str, URLPattern]:
+    """Named routes under /api/v1/ served by governance views (format-suffix twins share the name)."""
+    found: dict[str, URLPattern] = {}
+    for route, pattern in _walk(get_resolver().url_patterns):
+        if route.startswith("api/v1/") and pattern.callback.__module__.startswith("governance."):
+            assert pattern.name, f"route {route!r} has no name, so the matrix cannot refer to it"
+            found.setdefault(pattern.name, pattern)
+    return found
+
+
+def offered_methods(pattern: URLPattern) -> set[str]:
+    callback: Any = pattern.callback
+    actions = getattr(callback, "actions", None)
+    if actions is not None:  # a ViewSet route: the router maps exactly these methods
+        return {method.upper() for method in actions} & set(METHODS)
+    view_class = getattr(callback, "cls", None) or callback.view_class
+    return {method for method in METHODS if hasattr(view_class, method.lower())}
+
+
+def test_every_governance_route_under_api_v1_has_a_matrix_line() -> None:
+    missing = sorted(set(governance_api_routes()) - {route.name for route in ROUTES})
+    assert not missing, f"add a line to ROUTES for: {missing}"
+
+
+def test_each_matrix_line_points_at_the_route_it_names() -> None:
+    ids = dict.fromkeys(("system", "dataset", "version", "dpia_draft", "dpia_review", "event"), 1)
+    wrong = {route.name: resolve(route.path.format_map(ids)).url_name for route in ROUTES}
+    assert {name: found for name, found in wrong.items() if name != found} == {}
+
+
+def test_each_matrix_line_lists_exactly_the_methods_its_view_offers() -> None:
+    routes = governance_api_routes()
+    offered = {route.name: set(route.offered) for route in ROUTES if route.name in routes}
+    actual = {name: offered_methods(routes[name]) for name in offered}
+    assert offered == actual
