@@ -252,3 +252,21 @@ if PRODUCTION:
 
 # --- DPIA -----------------------------------------------------------------------------------------
 DPIA_REVIEW_DAYS = env_int("DPIA_REVIEW_DAYS", 365)
+
+# --- Training (LoRA fine-tune jobs) ---------------------------------------------------------------
+# training/conf.py reads these; values stay strings and numbers as the environment gives them.
+TRAINING_ARTIFACTS_ROOT = env("TRAINING_ARTIFACTS_ROOT", str(embedded.data_dir() / "artifacts"))
+TRAINING_MODELS_ROOT = env("TRAINING_MODELS_ROOT", str(embedded.data_dir() / "models"))
+# Base model paths must lie under one of these (":"-separated); empty allows any absolute path.
+TRAINING_BASE_MODEL_ROOTS = env("TRAINING_BASE_MODEL_ROOTS", "")
+TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 3)
+TRAINING_EVENT_EVERY = env_int("TRAINING_EVENT_EVERY", 10)
+TRAINING_CHECKPOINT_EVERY = env_int("TRAINING_CHECKPOINT_EVERY", 50)
+TRAINING_CANCEL_CHECK_S = env_float("TRAINING_CANCEL_CHECK_S", 1.0)
+TRAINING_HEARTBEAT_STALE_S = env_int("TRAINING_HEARTBEAT_STALE_S", 900)
+TRAINING_TASK_TIME_LIMIT = env_int("TRAINING_TASK_TIME_LIMIT", 86400)
+TRAINING_EVAL_MAX_NEW_TOKENS = env_int("TRAINING_EVAL_MAX_NEW_TOKENS", 32)
+TRAINING_EVAL_MAX_SAMPLES = env_int("TRAINING_EVAL_MAX_SAMPLES", 500)
+TRAINING_QLORA_AVAILABLE = env("TRAINING_QLORA_AVAILABLE", "auto")
+# Import torch/transformers/peft in the worker's parent before it forks (saves 10-15 s per job).
+TRAINING_PRELOAD = env("TRAINING_PRELOAD", "1")

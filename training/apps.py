@@ -1,5 +1,9 @@
 """App config for training."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -9,3 +13,27 @@ class TrainingConfig(AppConfig):
     name = "training"
     verbose_name = "Training"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from celery.signals import worker_init
+
+        from governance.participants import register_api_routes
+
+        register_api_routes("training.api.urls")
+        worker_init.connect(_preload_ml_libraries, weak=False, dispatch_uid="training-preload")
+
+
+def _preload_ml_libraries(**kwargs: Any) -> None:
+    """Import torch, transformers and peft in the worker's parent, before the pool forks.
+
+    They take 10-15 s to import on a small machine; paid once in the parent, every pool child (including
+    the one started after a child is killed mid-training) begins with them loaded. Only imports happen
+    here: no thread pool or CUDA context exists yet, so forking stays safe. TRAINING_PRELOAD=0 skips it.
+    """
+    from training import conf
+
+    if conf.setting_str("TRAINING_PRELOAD", "1") in {"0", "false", "no", "off"}:
+        return
+    import peft  # noqa: F401
+    import torch  # noqa: F401
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401

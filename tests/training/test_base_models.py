@@ -1,0 +1,128 @@
+"""Registering local base models: facts from config.json, a sha256 manifest computed by a task."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from governance.models import AuditEvent
+from tests.conftest import wait_for
+from training.models import BaseModel
+
+URL = "/api/v1/base-models/"
+
+
+@pytest.mark.django_db
+def test_registering_reads_architecture_size_and_context_without_loading_weights(
+    api, engineer, demo_model_dir
+):
+    from transformers import AutoModelForCausalLM
+
+    response = api(engineer).post(
+        URL, {"name": "tiny", "path": str(demo_model_dir), "licence": "MIT"}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    real = AutoModelForCausalLM.from_pretrained(demo_model_dir, local_files_only=True)
+    assert body["architecture"] == "LlamaForCausalLM"
+    assert body["parameter_count"] == sum(p.numel() for p in real.parameters())
+    assert body["max_sequence_length"] == 512
+    assert {"q_proj", "k_proj", "v_proj", "o_proj"} <= set(body["module_names"])
+    assert body["status"] == "pending"
+    assert AuditEvent.objects.filter(action="base_model.registered").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_manifest_holds_the_sha256_of_every_weight_file(engineer, base_model, demo_model_dir):
+    weights = demo_model_dir / "model.safetensors"
+    assert base_model.status == "ready"
+    assert (
+        base_model.manifest["model.safetensors"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    )
+    assert base_model.size_bytes == sum(f.stat().st_size for f in demo_model_dir.iterdir() if f.is_file())
+    assert len(base_model.manifest_sha256) == 64
+
+
+@pytest.mark.django_db
+def test_a_path_that_does_not_exist_is_refused(api, engineer, tmp_path):
+    response = api(engineer).post(URL, {"name": "x", "path": str(tmp_path / "nope")}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "base_model_path_not_found"
+    assert not BaseModel.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_directory_that_is_not_a_model_is_refused(api, engineer, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    response = api(engineer).post(URL, {"name": "x", "path": str(tmp_path)}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "base_model_not_a_model"
+    assert not BaseModel.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_unreadable_config_is_refused(api, engineer, tmp_path, demo_model_dir):
+    target = tmp_path / "broken"
+    shutil.copytree(demo_model_dir, target)
+    (target / "config.json").write_text('{"model_type": "no-such-architecture"')
+    response = api(engineer).post(URL, {"name": "x", "path": str(target)}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "base_model_config_unreadable"
+
+
+@pytest.mark.django_db
+def test_a_relative_path_is_refused(api, engineer):
+    response = api(engineer).post(URL, {"name": "x", "path": "models/tiny"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "base_model_path_not_absolute"
+
+
+@pytest.mark.django_db
+def test_a_second_model_with_the_same_name_is_a_conflict(api, engineer, base_model, demo_model_dir):
+    response = api(engineer).post(URL, {"name": base_model.name, "path": str(demo_model_dir)}, format="json")
+    assert response.status_code == 409
+    assert BaseModel.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_path_outside_the_allowed_roots_is_refused(api, engineer, demo_model_dir, settings, tmp_path):
+    settings.TRAINING_BASE_MODEL_ROOTS = str(tmp_path)
+    response = api(engineer).post(URL, {"name": "x", "path": str(demo_model_dir)}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "base_model_path_not_allowed"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_the_worker_computes_the_manifest_after_registration(api, engineer, demo_model_dir, celery_worker):
+    body = api(engineer).post(URL, {"name": "tiny-w", "path": str(demo_model_dir)}, format="json").json()
+    model = wait_for(lambda: BaseModel.objects.filter(pk=body["id"], status="ready").first(), timeout=120)
+    assert set(model.manifest) >= {"config.json", "model.safetensors", "tokenizer.json"}
+
+
+def test_the_demo_command_builds_a_model_with_a_chat_template(tmp_path: Path):
+    from django.core.management import call_command
+
+    from training.trainer.data import load_tokenizer
+
+    call_command("create_demo_base_model", "--path", str(tmp_path / "demo"))
+    tokenizer = load_tokenizer(str(tmp_path / "demo"))
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
+    assert text.endswith("<|assistant|>\n")
+    assert (tmp_path / "demo" / "model.safetensors").is_file()
+    assert tokenizer.pad_token and tokenizer.eos_token
+
+
+@pytest.mark.django_db
+def test_the_demo_command_can_register_the_model_with_its_manifest(tmp_path: Path):
+    from django.core.management import call_command
+
+    call_command("create_demo_base_model", "--name", "demo", "--path", str(tmp_path / "demo"), "--register")
+    model = BaseModel.objects.get(name="demo")
+    assert (model.status, model.architecture) == ("ready", "LlamaForCausalLM")
+    assert 1_000_000 < model.parameter_count < 5_000_000

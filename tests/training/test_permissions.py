@@ -1,0 +1,95 @@
+"""The permission matrix of the training API, endpoint by endpoint and role by role.
+
+read (list, retrieve, events): officer, engineer, auditor
+register base models, create / cancel jobs, record evaluations: officer, engineer
+approve / retire / taint adapters: officer
+download adapter weights: officer, engineer (auditors see lineage and hashes, not weights)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+ALL = ("officer", "engineer", "auditor")
+WRITERS = ("officer", "engineer")
+OFFICERS = ("officer",)
+
+
+def _users(request: Any) -> dict[str, Any]:
+    return {name: request.getfixturevalue(name) for name in (*ALL, "outsider")}
+
+
+READS = [
+    "/api/v1/base-models/",
+    "/api/v1/base-models/{base_model}/",
+    "/api/v1/fine-tune-jobs/",
+    "/api/v1/fine-tune-jobs/{job}/",
+    "/api/v1/fine-tune-jobs/{job}/events/",
+    "/api/v1/adapters/",
+    "/api/v1/adapters/{adapter}/",
+    "/api/v1/evaluations/",
+]
+
+
+def _ids(adapter: Any) -> dict[str, int]:
+    return {"base_model": adapter.base_model_id, "job": adapter.job_id, "adapter": adapter.pk}
+
+
+@pytest.mark.parametrize("path", READS)
+def test_every_role_reads_and_an_outsider_or_anonymous_user_does_not(request, api, adapter, path):
+    users = _users(request)
+    url = path.format(**_ids(adapter))
+    for name in ALL:
+        assert api(users[name]).get(url).status_code == 200, (name, url)
+    assert api(users["outsider"]).get(url).status_code == 403
+    assert api(None).get(url).status_code == 401
+
+
+def test_downloads_are_for_officers_and_engineers(request, api, adapter):
+    users = _users(request)
+    url = f"/api/v1/adapters/{adapter.pk}/download/"
+    assert {n: api(users[n]).get(url).status_code for n in (*ALL, "outsider")} == {
+        "officer": 200,
+        "engineer": 200,
+        "auditor": 403,
+        "outsider": 403,
+    }
+
+
+@pytest.mark.parametrize("action", ["approve", "retire", "taint"])
+def test_only_officers_change_an_adapters_status(request, api, adapter, action):
+    users = _users(request)
+    url = f"/api/v1/adapters/{adapter.pk}/{action}/"
+    body = {"reason": "erasure request 3"} if action == "taint" else {}
+    for name in ("engineer", "auditor", "outsider"):
+        assert api(users[name]).post(url, body, format="json").status_code == 403, name
+    assert api(users["officer"]).post(url, body, format="json").status_code == 200
+
+
+def test_auditors_and_outsiders_cannot_create_or_cancel_jobs(request, api, job_payload):
+    users = _users(request)
+    for name in ("auditor", "outsider"):
+        assert api(users[name]).post("/api/v1/fine-tune-jobs/", job_payload, format="json").status_code == 403
+    job = api(users["engineer"]).post("/api/v1/fine-tune-jobs/", job_payload, format="json").json()
+    for name in ("auditor", "outsider"):
+        assert api(users[name]).post(f"/api/v1/fine-tune-jobs/{job['id']}/cancel/").status_code == 403
+    assert api(users["officer"]).post(f"/api/v1/fine-tune-jobs/{job['id']}/cancel/").status_code == 200
+
+
+def test_auditors_cannot_register_base_models_or_record_evaluations(request, api, adapter, demo_model_dir):
+    users = _users(request)
+    model = {"name": "other", "path": str(demo_model_dir)}
+    evaluation = {
+        "adapter_version": adapter.pk,
+        "dataset_version": adapter.dataset_version_id,
+        "metrics": {"rouge_l": 0.5},
+        "sample_count": 1,
+    }
+    for name in ("auditor", "outsider"):
+        assert api(users[name]).post("/api/v1/base-models/", model, format="json").status_code == 403
+        assert api(users[name]).post("/api/v1/evaluations/", evaluation, format="json").status_code == 403
+    assert api(users["engineer"]).post("/api/v1/base-models/", model, format="json").status_code == 201
+    assert api(users["officer"]).post("/api/v1/evaluations/", evaluation, format="json").status_code == 201
