@@ -1,7 +1,7 @@
 """Dataset upload and PII scan throughput (records/s) against presidio alone on the same texts.
 
-    make bench PYTEST_ARGS="-k dataset_scan"            # 5,000 records
-    DATASET_BENCH_RECORDS=100000 make bench PYTEST_ARGS="-k dataset_scan"
+make bench PYTEST_ARGS="-k dataset_scan"            # 5,000 records
+DATASET_BENCH_RECORDS=100000 make bench PYTEST_ARGS="-k dataset_scan"
 """
 
 from __future__ import annotations
