@@ -234,7 +234,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"LevelEnum": "governance.choices.Level"},
+    # Several registers have a field named "status"; name each choice set after its class.
+    "ENUM_NAME_OVERRIDES": {
+        "LevelEnum": "governance.choices.Level",
+        "AISystemStatusEnum": "governance.choices.AISystemStatus",
+        "DatasetVersionStatusEnum": "governance.choices.DatasetVersionStatus",
+        "DPIAStatusEnum": "governance.choices.DPIAStatus",
+        "BaseModelStatusEnum": "training.choices.BaseModelStatus",
+        "JobStatusEnum": "training.choices.JobStatus",
+        "AdapterStatusEnum": "training.choices.AdapterStatus",
+        "DocumentStatusEnum": "retrieval.choices.DocumentStatus",
+        "IndexStateEnum": "retrieval.choices.IndexState",
+    },
 }
 
 LOGGING = {
@@ -270,3 +281,26 @@ TRAINING_EVAL_MAX_SAMPLES = env_int("TRAINING_EVAL_MAX_SAMPLES", 500)
 TRAINING_QLORA_AVAILABLE = env("TRAINING_QLORA_AVAILABLE", "auto")
 # Import torch/transformers/peft in the worker's parent before it forks (saves 10-15 s per job).
 TRAINING_PRELOAD = env("TRAINING_PRELOAD", "1")
+
+# --- Retrieval (RAG indexing and search) ----------------------------------------------------------
+RETRIEVAL_MAX_DOCUMENT_BYTES = env_int("RETRIEVAL_MAX_DOCUMENT_BYTES", 10 * 1024 * 1024)
+RETRIEVAL_MAX_UPLOAD_BYTES = env_int("RETRIEVAL_MAX_UPLOAD_BYTES", 256 * 1024 * 1024)
+RETRIEVAL_MAX_JSON_BYTES = env_int("RETRIEVAL_MAX_JSON_BYTES", 32 * 1024 * 1024)
+RETRIEVAL_MAX_BATCH_DOCUMENTS = env_int("RETRIEVAL_MAX_BATCH_DOCUMENTS", 10_000)
+RETRIEVAL_MAX_QUERY_CHARS = env_int("RETRIEVAL_MAX_QUERY_CHARS", 2000)
+RETRIEVAL_DEFAULT_MIN_SCORE = env_float("RETRIEVAL_DEFAULT_MIN_SCORE", 0.2)
+RETRIEVAL_EMBEDDING_DEVICE = env("RETRIEVAL_EMBEDDING_DEVICE", "cpu")
+# One torch thread: on 2 busy cores a one-line query embedding took ~135 ms with two, ~17 ms with one.
+RETRIEVAL_TORCH_THREADS = env_int("RETRIEVAL_TORCH_THREADS", 1)
+RETRIEVAL_EMBED_BATCH = env_int("RETRIEVAL_EMBED_BATCH", 32)
+RETRIEVAL_EMBED_PROGRESS_EVERY = env_int("RETRIEVAL_EMBED_PROGRESS_EVERY", 512)
+RETRIEVAL_TASK_DOCUMENTS = env_int("RETRIEVAL_TASK_DOCUMENTS", 64)
+RETRIEVAL_TASK_CHARS = env_int("RETRIEVAL_TASK_CHARS", 4_000_000)
+RETRIEVAL_BULK_MIN_CHUNKS = env_int("RETRIEVAL_BULK_MIN_CHUNKS", 2000)
+RETRIEVAL_BULK_RATIO = env_float("RETRIEVAL_BULK_RATIO", 1.0)
+RETRIEVAL_MAINTENANCE_WORK_MEM = env("RETRIEVAL_MAINTENANCE_WORK_MEM", "1GB")
+RETRIEVAL_MAINTENANCE_WORKERS = env_int("RETRIEVAL_MAINTENANCE_WORKERS", 2)
+RETRIEVAL_HNSW_EF_SEARCH = env_int("RETRIEVAL_HNSW_EF_SEARCH", 64)
+RETRIEVAL_EXACT_MAX_ROWS = env_int("RETRIEVAL_EXACT_MAX_ROWS", 10_000)
+RETRIEVAL_EXACT_MAX_FRACTION = env_float("RETRIEVAL_EXACT_MAX_FRACTION", 0.1)
+RETRIEVAL_PURGE_METHOD = env("RETRIEVAL_PURGE_METHOD", "reindex")

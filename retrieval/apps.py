@@ -1,5 +1,7 @@
 """App config for retrieval."""
 
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
@@ -9,3 +11,22 @@ class RetrievalConfig(AppConfig):
     name = "retrieval"
     verbose_name = "Retrieval"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from governance.participants import (
+            ErasureParticipant,
+            register_api_routes,
+            register_erasure_participant,
+        )
+        from retrieval.services import erasure
+
+        register_api_routes("retrieval.api.urls")
+        register_erasure_participant(
+            ErasureParticipant(
+                name="retrieval",
+                find=erasure.erasure_find,
+                erase=erasure.erasure_erase,
+                purge=erasure.erasure_purge,
+                verify=erasure.erasure_verify,
+            )
+        )

@@ -1,0 +1,190 @@
+"""Input and output serializers of the retrieval API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from governance.models import AISystem
+from retrieval.choices import DocumentStatus, PiiPolicy
+from retrieval.models import Collection, Document, QueryLog
+from retrieval.models.collections import DEFAULT_EMBEDDING_MODEL
+
+
+class CollectionOut(serializers.ModelSerializer):
+    documents = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Collection
+        fields = [
+            "id",
+            "name",
+            "ai_system",
+            "description",
+            "embedding_model",
+            "embedding_dimension",
+            "model_max_tokens",
+            "chunk_size",
+            "chunk_overlap",
+            "pii_policy",
+            "hnsw_m",
+            "hnsw_ef_construction",
+            "min_score",
+            "index_state",
+            "documents",
+            "created_at",
+        ]
+
+    def get_documents(self, collection: Collection) -> dict[str, int]:
+        """Documents per status (annotated by the selector; counted here for a single object)."""
+        return {status: int(getattr(collection, f"n_{status}", 0) or 0) for status in DocumentStatus.values}
+
+
+class CollectionIn(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    ai_system = serializers.PrimaryKeyRelatedField(queryset=AISystem.objects.all())
+    description = serializers.CharField(required=False, allow_blank=True)
+    embedding_model = serializers.CharField(max_length=500, required=False, default=DEFAULT_EMBEDDING_MODEL)
+    embedding_dimension = serializers.IntegerField(required=False, min_value=1, max_value=2000)
+    chunk_size = serializers.IntegerField(required=False, min_value=16, max_value=8192)
+    chunk_overlap = serializers.IntegerField(required=False, min_value=0, max_value=8191)
+    pii_policy = serializers.ChoiceField(choices=PiiPolicy.choices, required=False, default=PiiPolicy.INDEX)
+    hnsw_m = serializers.IntegerField(required=False, min_value=2, max_value=100, default=16)
+    hnsw_ef_construction = serializers.IntegerField(required=False, min_value=4, max_value=1000, default=64)
+    min_score = serializers.FloatField(required=False, min_value=-1, max_value=1)
+
+
+class CollectionUpdateIn(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    pii_policy = serializers.ChoiceField(choices=PiiPolicy.choices, required=False)
+    min_score = serializers.FloatField(required=False, min_value=-1, max_value=1)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {unknown[0]: ["this field cannot be changed after creation"]}
+                )
+        return super().to_internal_value(data)
+
+
+class DocumentOut(serializers.ModelSerializer):
+    unchanged = serializers.SerializerMethodField(help_text="In an upload's answer: identical content, no-op")
+
+    class Meta:
+        model = Document
+        fields = [
+            "id",
+            "collection",
+            "external_id",
+            "version",
+            "title",
+            "source",
+            "metadata",
+            "source_type",
+            "sha256",
+            "size_bytes",
+            "status",
+            "progress",
+            "chunk_count",
+            "pii_summary",
+            "error_code",
+            "error",
+            "created_at",
+            "started_at",
+            "indexed_at",
+            "finished_at",
+            "unchanged",
+        ]
+
+    def get_unchanged(self, document: Document) -> bool:
+        return document.pk in self.context.get("unchanged", set())
+
+
+class UploadOut(serializers.Serializer):
+    documents = DocumentOut(many=True)
+    accepted = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    bulk_load = serializers.BooleanField()
+
+
+class DocumentJsonIn(serializers.Serializer):
+    """One document sent as JSON (a list of them, or {"documents": [...]}, is a batch)."""
+
+    external_id = serializers.CharField(max_length=300)
+    text = serializers.CharField()
+    title = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    source = serializers.CharField(max_length=1000, required=False, allow_blank=True)  # type: ignore[assignment]
+    metadata = serializers.DictField(required=False)
+
+
+class DocumentUploadIn(serializers.Serializer):
+    """Multipart: one or more `file` parts (a .jsonl file is a batch); the rest apply to a single file."""
+
+    file = serializers.ListField(child=serializers.FileField(allow_empty_file=True))
+    external_id = serializers.CharField(max_length=300, required=False)
+    title = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    source = serializers.CharField(max_length=1000, required=False, allow_blank=True)  # type: ignore[assignment]
+    metadata = serializers.JSONField(required=False)
+
+
+class QueryIn(serializers.Serializer):
+    query = serializers.CharField(trim_whitespace=False, allow_blank=True)
+    # Raw JSON values: the service refuses a string k ("5") instead of letting DRF coerce it.
+    k = serializers.JSONField(required=False)
+    filters = serializers.JSONField(required=False)
+    min_score = serializers.JSONField(required=False, allow_null=True)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({unknown[0]: ["unknown field"]})
+        return super().to_internal_value(data)
+
+
+class CitationOut(serializers.Serializer):
+    document_id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    title = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]
+    start = serializers.IntegerField()
+    end = serializers.IntegerField()
+
+
+class QueryResultOut(serializers.Serializer):
+    chunk_id = serializers.IntegerField()
+    text = serializers.CharField()
+    score = serializers.FloatField()
+    citation = CitationOut()
+
+
+class QueryOut(serializers.Serializer):
+    results = QueryResultOut(many=True)
+    no_relevant_fragment = serializers.BooleanField()
+    query_log_id = serializers.IntegerField()
+
+
+class QueryLogOut(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username", default=None)
+
+    class Meta:
+        model = QueryLog
+        fields = [
+            "id",
+            "created_at",
+            "user",
+            "collection",
+            "query_masked",
+            "query_pii_summary",
+            "k",
+            "min_score",
+            "filters",
+            "results",
+            "no_relevant_fragment",
+            "search_mode",
+            "duration_ms",
+        ]

@@ -1,0 +1,220 @@
+"""Write services for collections and their per-collection index."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from governance.errors import Conflict, ValidationFailed
+from governance.models import AISystem
+from governance.roles import User
+from governance.services.audit import audit_record
+from retrieval import embedding, storage
+from retrieval.choices import IN_FLIGHT, IndexState, PiiPolicy
+from retrieval.models import Collection, Document
+from retrieval.models.collections import DEFAULT_EMBEDDING_MODEL
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_SIZE = 512
+DEFAULT_CHUNK_OVERLAP = 64
+UPDATABLE = ("name", "description", "min_score", "pii_policy")
+
+
+def _user(actor: User | None) -> Any:
+    return actor if actor is not None and actor.is_authenticated else None
+
+
+def _check_chunking(chunk_size: int | None, chunk_overlap: int | None, max_tokens: int) -> tuple[int, int]:
+    # The model truncates anything past its window (MiniLM: 256 tokens including [CLS] and [SEP]),
+    # so a larger chunk would be stored whole but embedded in part: refuse it rather than index text
+    # the vector does not represent. Without a value, the default is 512 capped at the model's window.
+    size = min(DEFAULT_CHUNK_SIZE, max_tokens) if chunk_size is None else int(chunk_size)
+    if size > max_tokens:
+        raise ValidationFailed(
+            f"chunk_size {size} exceeds the {max_tokens} tokens the embedding model reads per chunk",
+            code="chunk_size_exceeds_model",
+            details={"field": "chunk_size", "max": max_tokens},
+        )
+    overlap = min(DEFAULT_CHUNK_OVERLAP, size // 2) if chunk_overlap is None else int(chunk_overlap)
+    if not 0 <= overlap < size:
+        raise ValidationFailed(
+            "chunk_overlap must be at least 0 and smaller than chunk_size",
+            code="invalid_chunk_overlap",
+            details={"field": "chunk_overlap"},
+        )
+    return size, overlap
+
+
+def collection_check(
+    *,
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL,
+    embedding_dimension: int | None = None,
+    chunk_size: int | None = None,
+    chunk_overlap: int | None = None,
+    hnsw_m: int | None = 16,
+    hnsw_ef_construction: int | None = 64,
+) -> tuple[embedding.LoadedModel, int, int]:
+    """Load the model and check the dimension, chunking and HNSW parameters against it."""
+    loaded = embedding.load_model(embedding_model or DEFAULT_EMBEDDING_MODEL)  # slow the first time
+    if embedding_dimension is not None and int(embedding_dimension) != loaded.dimension:
+        raise ValidationFailed(
+            f"the model produces {loaded.dimension}-dimensional vectors, not {embedding_dimension}",
+            code="dimension_mismatch",
+            details={"field": "embedding_dimension", "model_dimension": loaded.dimension},
+        )
+    size, overlap = _check_chunking(chunk_size, chunk_overlap, loaded.max_tokens)
+    if (hnsw_ef_construction or 64) < 2 * (hnsw_m or 16):
+        raise ValidationFailed(
+            "hnsw_ef_construction must be at least twice hnsw_m",
+            code="invalid_hnsw_parameters",
+            details={"field": "hnsw_ef_construction"},
+        )
+    return loaded, size, overlap
+
+
+def collection_create(
+    *,
+    actor: User,
+    name: str,
+    ai_system: AISystem,
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL,
+    embedding_dimension: int | None = None,
+    chunk_size: int | None = None,
+    chunk_overlap: int | None = None,
+    pii_policy: str = PiiPolicy.INDEX,
+    hnsw_m: int = 16,
+    hnsw_ef_construction: int = 64,
+    min_score: float | None = None,
+    description: str = "",
+) -> Collection:
+    """Check the model (it loads, its dimension matches) and create the collection with its partition."""
+    loaded, size, overlap = collection_check(
+        embedding_model=embedding_model,
+        embedding_dimension=embedding_dimension,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        hnsw_m=hnsw_m,
+        hnsw_ef_construction=hnsw_ef_construction,
+    )
+    return _store_collection(
+        actor,
+        Collection(
+            name=name,
+            ai_system=ai_system,
+            description=description,
+            embedding_model=embedding_model,
+            embedding_dimension=loaded.dimension,
+            model_max_tokens=loaded.max_tokens,
+            chunk_size=size,
+            chunk_overlap=overlap,
+            pii_policy=pii_policy,
+            hnsw_m=hnsw_m,
+            hnsw_ef_construction=hnsw_ef_construction,
+            min_score=float(getattr(settings, "RETRIEVAL_DEFAULT_MIN_SCORE", 0.2))
+            if min_score is None
+            else min_score,
+            created_by=_user(actor),
+        ),
+    )
+
+
+@transaction.atomic
+def _store_collection(actor: User, collection: Collection) -> Collection:
+    if Collection.objects.filter(name=collection.name).exists():
+        raise Conflict("a collection with this name exists", code="duplicate_name", details={"field": "name"})
+    collection.full_clean()
+    collection.save()
+    storage.create_partition(collection)
+    audit_record(
+        actor=actor,
+        action="collection.created",
+        obj=collection,
+        payload={
+            "ai_system": collection.ai_system_id,
+            "embedding_dimension": collection.embedding_dimension,
+            "chunk_size": collection.chunk_size,
+            "chunk_overlap": collection.chunk_overlap,
+            "pii_policy": collection.pii_policy,
+            "hnsw_m": collection.hnsw_m,
+            "hnsw_ef_construction": collection.hnsw_ef_construction,
+            "bundled_model": collection.embedding_model == DEFAULT_EMBEDDING_MODEL,
+        },
+    )
+    return collection
+
+
+@transaction.atomic
+def collection_update(*, actor: User, collection: Collection, **fields: Any) -> Collection:
+    """Change a collection's name, description, default threshold or PII policy (for future ingests)."""
+    unknown = sorted(set(fields) - set(UPDATABLE))
+    if unknown:
+        raise ValidationFailed(
+            f"'{unknown[0]}' cannot be changed after creation: the index depends on it",
+            code="immutable_field",
+            details={"field": unknown[0]},
+        )
+    locked = Collection.objects.select_for_update().get(pk=collection.pk)
+    changed = sorted(key for key, value in fields.items() if getattr(locked, key) != value)
+    if not changed:
+        return locked
+    if "name" in changed and Collection.objects.filter(name=fields["name"]).exclude(pk=locked.pk).exists():
+        raise Conflict("a collection with this name exists", code="duplicate_name", details={"field": "name"})
+    for key in changed:
+        setattr(locked, key, fields[key])
+    locked.full_clean()
+    locked.save()
+    audit_record(actor=actor, action="collection.updated", obj=locked, payload={"changed": changed})
+    return locked
+
+
+def collection_claim_index_build(*, collection_id: int) -> bool:
+    """Claim a deferred index build once every in-flight document of the collection is written."""
+    if Document.objects.filter(collection_id=collection_id, status__in=IN_FLIGHT).exists():
+        return False
+    claimed = Collection.objects.filter(pk=collection_id, index_state=IndexState.DEFERRED).update(
+        index_state=IndexState.BUILDING
+    )
+    return claimed == 1
+
+
+def collection_build_index(*, collection_id: int) -> Collection:
+    """Build a collection's HNSW index after a bulk load (outside any transaction), then mark it ready."""
+    collection = Collection.objects.get(pk=collection_id)
+    if collection.index_state != IndexState.BUILDING:
+        return collection  # not claimed: someone else built it, or nothing was deferred
+    try:
+        seconds = storage.build_hnsw_index(collection)
+    except Exception:
+        # Back to deferred so a later run (task retry, `manage.py` or the next ingest) tries again.
+        Collection.objects.filter(pk=collection_id).update(index_state=IndexState.DEFERRED)
+        raise
+    return _finish_index_build(collection_id, seconds)
+
+
+@transaction.atomic
+def _finish_index_build(collection_id: int, seconds: float) -> Collection:
+    collection = Collection.objects.select_for_update().get(pk=collection_id)
+    collection.index_state = IndexState.READY
+    collection.save(update_fields=["index_state"])
+    chunks = sum(Document.objects.filter(collection=collection).values_list("chunk_count", flat=True))
+    audit_record(
+        actor=None,
+        action="collection.index_built",
+        obj=collection,
+        payload={"seconds": round(seconds, 3), "chunks": chunks},
+    )
+    return collection
+
+
+def collection_defer_index(*, collection: Collection) -> bool:
+    """Drop the HNSW index for a bulk load (inside the caller's transaction); False if already deferred."""
+    claimed = Collection.objects.filter(pk=collection.pk, index_state=IndexState.READY).update(
+        index_state=IndexState.DEFERRED
+    )
+    if claimed:
+        storage.drop_hnsw_index(collection)
+    return bool(claimed)

@@ -1,0 +1,298 @@
+"""SQL the ORM cannot express: per-collection partitions, their HNSW indexes, COPY, search and purge.
+
+Every collection owns one LIST partition of `retrieval_chunk` (created with the collection). The
+partition carries the collection's vector dimension as a CHECK and an HNSW index on the expression
+`(embedding::vector(dim))` with the collection's m / ef_construction: an HNSW index needs a fixed
+dimension while the parent column has none, and the planner uses the expression index when the query
+orders by the same expression (EXPLAIN in tests/retrieval/test_storage.py). Queries name the
+partition directly, so each one walks only its own collection's graph.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+
+from retrieval.models import Collection
+
+logger = logging.getLogger(__name__)
+
+COPY_COLUMNS = (
+    "collection_id", "document_id", "ordinal", "text", "start_char", "end_char", "token_count",
+    "subject_keys", "embedding",
+)  # fmt: skip
+COPY_TYPES = ["int8", "int8", "int4", "text", "int4", "int4", "int4", "varchar[]", "vector"]
+
+
+def _ident(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _vector_type(collection: Collection) -> str:
+    return f"vector({int(collection.embedding_dimension)})"
+
+
+def create_partition(collection: Collection) -> None:
+    """Create the collection's partition with its dimension check and an (empty) HNSW index."""
+    partition = _ident(collection.partition)
+    with connection.cursor() as cursor:
+        # A partition left by a test database flush (TRUNCATE keeps tables) would block the name.
+        cursor.execute(f"DROP TABLE IF EXISTS {partition}")
+        cursor.execute(
+            f"CREATE TABLE {partition} PARTITION OF retrieval_chunk "  # noqa: S608 - identifiers quoted
+            f"(CONSTRAINT {_ident(collection.partition + '_dims')} "
+            f"CHECK (vector_dims(embedding) = {int(collection.embedding_dimension)})) "
+            f"FOR VALUES IN ({int(collection.pk)})"
+        )
+    create_hnsw_index(collection)
+
+
+def hnsw_index_sql(collection: Collection, *, concurrently: bool = False) -> str:
+    concurrent = "CONCURRENTLY " if concurrently else ""
+    return (
+        f"CREATE INDEX {concurrent}IF NOT EXISTS {_ident(collection.hnsw_index)} "
+        f"ON {_ident(collection.partition)} "
+        f"USING hnsw ((embedding::{_vector_type(collection)}) vector_cosine_ops) "
+        f"WITH (m = {int(collection.hnsw_m)}, ef_construction = {int(collection.hnsw_ef_construction)})"
+    )
+
+
+def create_hnsw_index(collection: Collection) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(hnsw_index_sql(collection))
+
+
+def drop_hnsw_index(collection: Collection) -> None:
+    """Drop the HNSW index before a bulk load; queries fall back to exact search until it is rebuilt."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX IF EXISTS {_ident(collection.hnsw_index)}")
+
+
+def has_hnsw_index(collection: Collection) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [collection.hnsw_index])
+        return bool(cursor.fetchone()[0])
+
+
+@contextmanager
+def maintenance_settings() -> Iterator[None]:
+    """Session settings for index builds (DESIGN section 5: 246 s at 64 MB, 58 s at 1 GB + 2 workers)."""
+    memory = str(getattr(settings, "RETRIEVAL_MAINTENANCE_WORK_MEM", "1GB"))
+    workers = int(getattr(settings, "RETRIEVAL_MAINTENANCE_WORKERS", 2))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('maintenance_work_mem', %s, false)", [memory])
+        cursor.execute("SELECT set_config('max_parallel_maintenance_workers', %s, false)", [str(workers)])
+        try:
+            yield
+        finally:
+            cursor.execute("RESET maintenance_work_mem")
+            cursor.execute("RESET max_parallel_maintenance_workers")
+
+
+def build_hnsw_index(collection: Collection) -> float:
+    """Build the HNSW index over the partition's rows after a bulk load; returns the seconds taken."""
+    started = time.monotonic()
+    with maintenance_settings():
+        create_hnsw_index(collection)
+    return time.monotonic() - started
+
+
+# --- Writing ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """A chunk ready to be written."""
+
+    ordinal: int
+    text: str
+    start: int
+    end: int
+    token_count: int
+    subject_keys: list[str]
+
+
+def _register_vector() -> Any:
+    from pgvector.psycopg import register_vector
+
+    connection.ensure_connection()
+    raw = connection.connection
+    if not getattr(raw, "_retrieval_vector_registered", False):
+        register_vector(raw)
+        raw._retrieval_vector_registered = True  # type: ignore[union-attr]
+    return raw
+
+
+def copy_chunks(
+    collection: Collection, document_id: int, rows: Sequence[ChunkRow], vectors: np.ndarray
+) -> None:
+    """COPY a document's chunks (binary, straight into its partition) inside the caller's transaction."""
+    if len(rows) != len(vectors):
+        raise ValueError("one vector per chunk is required")
+    copy_rows(collection, ((document_id, row, vector) for row, vector in zip(rows, vectors, strict=True)))
+
+
+def copy_rows(collection: Collection, rows: Iterable[tuple[int, ChunkRow, np.ndarray]]) -> int:
+    """COPY (document id, chunk, vector) rows into the collection's partition; returns the count."""
+    _register_vector()
+    columns = ", ".join(COPY_COLUMNS)
+    count = 0
+    with connection.cursor() as cursor:
+        raw_cursor = cursor.cursor  # the psycopg cursor under Django's wrapper
+        statement = f"COPY {_ident(collection.partition)} ({columns}) FROM STDIN WITH (FORMAT BINARY)"
+        with raw_cursor.copy(statement) as copy:
+            copy.set_types(COPY_TYPES)
+            for document_id, row, vector in rows:
+                copy.write_row(
+                    (
+                        collection.pk,
+                        document_id,
+                        row.ordinal,
+                        row.text,
+                        row.start,
+                        row.end,
+                        row.token_count,
+                        row.subject_keys,
+                        vector,
+                    )
+                )
+                count += 1
+    return count
+
+
+def delete_document_chunks(collection: Collection, document_ids: Sequence[int]) -> int:
+    """Delete the chunks of documents in one partition; returns the number of rows deleted."""
+    if not document_ids:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {_ident(collection.partition)} WHERE document_id = ANY(%s)",  # noqa: S608
+            [list(document_ids)],
+        )
+        return int(cursor.rowcount)
+
+
+# --- Search -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk returned by a search, with its cosine similarity."""
+
+    chunk_id: int
+    document_id: int
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+def _vector_literal(vector: np.ndarray) -> str:
+    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
+def search(
+    collection: Collection,
+    vector: np.ndarray,
+    *,
+    k: int,
+    document_ids: Sequence[int] | None,
+    exact: bool,
+    ef_search: int = 40,
+) -> list[Hit]:
+    """Top-k chunks by cosine distance: through the HNSW index, or exactly (no index) when `exact`."""
+    vtype = _vector_type(collection)
+    # Adding 0 makes the ORDER BY expression differ from the index expression: the planner cannot use
+    # the HNSW index and sorts the (filtered) rows exactly.
+    order = f"(embedding::{vtype} <=> %(q)s::{vtype})" + (" + 0" if exact else "")
+    where = "WHERE document_id = ANY(%(ids)s)" if document_ids is not None else ""
+    sql = (
+        f"SELECT id, document_id, text, start_char, end_char, 1 - (embedding::{vtype} <=> %(q)s::{vtype}) "  # noqa: S608
+        f"FROM {_ident(collection.partition)} {where} ORDER BY {order} LIMIT %(k)s"
+    )
+    params: dict[str, Any] = {"q": _vector_literal(vector), "k": int(k)}
+    if document_ids is not None:
+        params["ids"] = list(document_ids)
+    with connection.cursor() as cursor:
+        if not exact:
+            # SET LOCAL lasts until the end of the transaction; callers run search inside atomic().
+            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(int(ef_search))])
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [Hit(int(r[0]), int(r[1]), r[2], int(r[3]), int(r[4]), float(r[5])) for r in rows]
+
+
+def explain_search(collection: Collection, vector: np.ndarray, *, k: int, exact: bool) -> str:
+    """The plan of an unfiltered search, for tests and the README's claim that the index is used."""
+    vtype = _vector_type(collection)
+    order = f"(embedding::{vtype} <=> %s::{vtype})" + (" + 0" if exact else "")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"EXPLAIN SELECT id FROM {_ident(collection.partition)} ORDER BY {order} LIMIT %s",  # noqa: S608
+            [_vector_literal(vector), int(k)],
+        )
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+# --- Physical purge -----------------------------------------------------------------------------
+
+
+PURGE_METHODS = ("reindex", "full", "vacuum")
+
+
+def purge_partition(collection: Collection, *, method: str | None = None) -> dict[str, Any]:
+    """Remove deleted rows of one collection from disk, touching no other collection's storage.
+
+    `reindex` (default): VACUUM with an HNSW index present repairs the graph around every deleted
+    element, which on pgvector 0.6.2 costs far more than a rebuild (retrieval benchmark; DESIGN
+    section 5). So the heap is vacuumed without index cleanup (the dead tuples' storage is freed),
+    the HNSW index is rebuilt CONCURRENTLY (a fresh graph without the deleted vectors replaces the
+    old one while queries keep using the old one), then a plain VACUUM, now cheap, reclaims the line
+    pointers and cleans the btree and GIN indexes.
+    `full`: VACUUM FULL rewrites the partition and all its indexes into new files (nothing of the
+    deleted rows survives even in free space) but blocks the collection's queries while it runs.
+    `vacuum`: a plain VACUUM with index cleanup (pgvector repairs the graph in place).
+    """
+    method = method or str(getattr(settings, "RETRIEVAL_PURGE_METHOD", "reindex"))
+    if method not in PURGE_METHODS:
+        raise ValueError(f"RETRIEVAL_PURGE_METHOD must be one of {', '.join(PURGE_METHODS)}")
+    if connection.in_atomic_block:
+        raise RuntimeError("purge must run outside a transaction (VACUUM cannot run inside one)")
+    partition = _ident(collection.partition)
+    timings: dict[str, Any] = {"method": method}
+    started = time.monotonic()
+    with connection.cursor() as cursor, maintenance_settings():
+        if method == "full":
+            cursor.execute(f"VACUUM (FULL) {partition}")
+        elif method == "vacuum":
+            cursor.execute(f"VACUUM (INDEX_CLEANUP ON) {partition}")
+        else:
+            cursor.execute(f"VACUUM (INDEX_CLEANUP OFF) {partition}")
+            timings["heap_vacuum_s"] = time.monotonic() - started
+            if has_hnsw_index(collection):
+                step = time.monotonic()
+                cursor.execute(f"REINDEX INDEX CONCURRENTLY {_ident(collection.hnsw_index)}")
+                timings["reindex_s"] = time.monotonic() - step
+            step = time.monotonic()
+            cursor.execute(f"VACUUM (INDEX_CLEANUP ON) {partition}")
+            timings["final_vacuum_s"] = time.monotonic() - step
+    timings["total_s"] = time.monotonic() - started
+    return timings
+
+
+def vacuum_table(table: str) -> float:
+    """VACUUM one ordinary table (documents: btree and GIN only, so this is cheap)."""
+    if connection.in_atomic_block:
+        raise RuntimeError("VACUUM cannot run inside a transaction")
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (INDEX_CLEANUP ON) {_ident(table)}")
+    return time.monotonic() - started

@@ -1,0 +1,459 @@
+"""Retrieval benchmarks (DESIGN section 14), each against the raw library doing the same work in the same run.
+
+Run with `make bench` (or `pytest tests/benchmarks/test_retrieval_bench.py -s -o addopts=""`). Prints a
+table and appends the figures to bench-results/retrieval.json. Defaults finish in a few minutes on two
+cores; the issue's sizes are
+
+    RETRIEVAL_BENCH_CHUNKS=100000 RETRIEVAL_BENCH_RECALL_CHUNKS=5000 RETRIEVAL_BENCH_INDEX_DOCS=200
+
+Other knobs: RETRIEVAL_BENCH_QUERIES (API queries per measurement), RETRIEVAL_BENCH_SMALL_CHUNKS (the
+small collection purged while the big one exists), RETRIEVAL_BENCH_COMPARE_CHUNKS (collection on which
+in-place VACUUM and the rebuild purge are compared; 0 skips it).
+
+The text is real English prose harvested from docstrings of the installed Python packages (nothing is
+downloaded); its embeddings are real. The 100k-chunk index for latency uses synthetic unit vectors.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import statistics
+import sysconfig
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from governance import pii
+from retrieval import embedding, intake, storage
+from retrieval.choices import DocumentStatus, SourceType
+from retrieval.models import Chunk, Collection, Document
+from retrieval.services import collections, documents, erasure
+from retrieval.services.search import search_vectors
+from tests.factories import AISystemFactory, UserFactory
+
+RESULTS_FILE = Path(__file__).resolve().parents[2] / "bench-results" / "retrieval.json"
+CHUNKS = int(os.environ.get("RETRIEVAL_BENCH_CHUNKS", "20000"))
+RECALL_CHUNKS = int(os.environ.get("RETRIEVAL_BENCH_RECALL_CHUNKS", "2000"))
+INDEX_DOCS = int(os.environ.get("RETRIEVAL_BENCH_INDEX_DOCS", "40"))
+QUERIES = int(os.environ.get("RETRIEVAL_BENCH_QUERIES", "100"))
+SMALL_CHUNKS = int(os.environ.get("RETRIEVAL_BENCH_SMALL_CHUNKS", "1000"))
+COMPARE_CHUNKS = int(os.environ.get("RETRIEVAL_BENCH_COMPARE_CHUNKS", "5000"))
+CHUNKS_PER_DOC = 10
+K = 10
+SUBJECT = "bench.subject@example.com"
+
+pytestmark = pytest.mark.django_db(transaction=True)
+_results: dict[str, Any] = {}
+
+
+# --- Corpus ----------------------------------------------------------------------------------------
+
+
+def _docstrings(root: Path) -> Iterator[str]:
+    for path in sorted(root.rglob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                text = ast.get_docstring(node)
+                if text:
+                    yield text
+
+
+def paragraphs(count: int) -> list[str]:
+    """`count` distinct English paragraphs of 120-1200 characters, in a fixed order."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    roots = [Path(sysconfig.get_paths()["stdlib"]), site / "django", site / "numpy", site / "transformers"]
+    seen: set[str] = set()
+    out: list[str] = []
+    for root in roots:
+        for text in _docstrings(root):
+            for block in re.split(r"\n\s*\n", text):
+                paragraph = " ".join(block.split())
+                if (
+                    120 <= len(paragraph) <= 1200
+                    and paragraph not in seen
+                    and not paragraph.startswith((">>>", ".."))
+                ):
+                    if "@" in paragraph:
+                        continue  # keep the corpus free of e-mail addresses (the PII scan would key them)
+                    seen.add(paragraph)
+                    out.append(paragraph)
+                    if len(out) >= count:
+                        return out
+    return out
+
+
+# --- Helpers ---------------------------------------------------------------------------------------
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q))
+
+
+def _timed(work: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    value = work()
+    return time.perf_counter() - started, value
+
+
+def _actor() -> Any:
+    return UserFactory(username="bench", role="engineer")
+
+
+def _collection(name: str, actor: Any) -> Collection:
+    system = AISystemFactory(owner=actor)
+    return collections.collection_create(actor=actor, name=name, ai_system=system)
+
+
+def _synthetic_load(
+    collection: Collection, chunks: int, *, seed: int, subject_docs: int = 0
+) -> dict[str, float]:
+    """Documents of CHUNKS_PER_DOC chunks with random unit vectors; the first `subject_docs` carry a key."""
+    key = pii.subject_key("email", SUBJECT)
+    docs = chunks // CHUNKS_PER_DOC
+    now = timezone.now()
+    started = time.perf_counter()
+    rows = Document.objects.bulk_create(
+        [
+            Document(
+                collection=collection,
+                external_id=f"doc-{i}",
+                title=f"Document {i}",
+                source_type=SourceType.JSON,
+                sha256=f"{i:064x}",
+                text="",
+                status=DocumentStatus.INDEXED,
+                progress=1.0,
+                chunk_count=CHUNKS_PER_DOC,
+                indexed_at=now,
+                metadata={"bucket": i % 100},
+                subject_keys=[key] if i < subject_docs else [],
+            )
+            for i in range(docs)
+        ],
+        batch_size=2000,
+    )
+    storage.drop_hnsw_index(collection)
+    rng = np.random.default_rng(seed)
+
+    def generate() -> Iterator[tuple[int, storage.ChunkRow, np.ndarray]]:
+        for index, document in enumerate(rows):
+            vectors = rng.standard_normal((CHUNKS_PER_DOC, collection.embedding_dimension)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            keys = [key] if index < subject_docs else []
+            for ordinal in range(CHUNKS_PER_DOC):
+                text = f"Chunk {ordinal} of document {index}: synthetic text about topic {index % 97}."
+                yield document.pk, storage.ChunkRow(ordinal, text, 0, len(text), 12, keys), vectors[ordinal]
+
+    storage.copy_rows(collection, generate())
+    load_s = time.perf_counter() - started
+    build_s = storage.build_hnsw_index(collection)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {collection.partition}")
+    return {"load_s": load_s, "build_s": build_s, "rows": docs * CHUNKS_PER_DOC}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report() -> Iterator[dict[str, Any]]:
+    yield _results
+    if not _results:
+        return
+    sizes = {
+        "chunks": CHUNKS,
+        "recall_chunks": RECALL_CHUNKS,
+        "index_docs": INDEX_DOCS,
+        "queries": QUERIES,
+        "small_chunks": SMALL_CHUNKS,
+        "compare_chunks": COMPARE_CHUNKS,
+    }
+    print("\n\nRetrieval benchmarks", json.dumps(sizes))
+    print(f"  {'measure':58} {'value':>14}  target")
+    for name, (value, target) in _results.get("table", {}).items():
+        print(f"  {name:58} {value:>14}  {target}")
+    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    history = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.exists() else []
+    history.append(
+        {
+            "at": datetime.now(tz=UTC).isoformat(),
+            "sizes": sizes,
+            **{k: v for k, v in _results.items() if k != "table"},
+        }
+    )
+    RESULTS_FILE.write_text(json.dumps(history, indent=2) + "\n")
+
+
+def _row(name: str, value: str, target: str = "") -> None:
+    _results.setdefault("table", {})[name] = (value, target)
+
+
+# --- Benchmarks ------------------------------------------------------------------------------------
+
+
+def test_indexing_end_to_end_against_embedding_alone(settings: Any) -> None:
+    actor = _actor()
+    collection = _collection("bench-indexing", actor)
+    texts = paragraphs(INDEX_DOCS * 6)
+    items = [
+        intake.document_from_object(
+            {"external_id": f"doc-{i}", "title": f"Doc {i}", "text": "\n\n".join(texts[i * 6 : i * 6 + 6])}
+        )
+        for i in range(len(texts) // 6)
+    ]
+    loaded = embedding.load_model(collection.embedding_model)
+    embedding.embed(loaded, ["warm up the model"] * 8)
+    pii.warm_up()
+
+    def end_to_end() -> None:
+        accepted = documents.documents_ingest(actor=actor, collection=collection, items=items)
+        ids = documents.documents_claim(document_ids=[d.pk for d in accepted.documents])
+        documents.documents_process(document_ids=ids)
+        if collections.collection_claim_index_build(collection_id=collection.pk):
+            collections.collection_build_index(collection_id=collection.pk)
+
+    e2e_s, _ = _timed(end_to_end)
+    assert Document.objects.filter(collection=collection, status=DocumentStatus.INDEXED).count() == len(items)
+    chunk_texts = list(
+        Chunk.objects.filter(collection=collection)
+        .order_by("document_id", "ordinal")
+        .values_list("text", flat=True)
+    )
+    embed_s, _ = _timed(lambda: embedding.embed(loaded, chunk_texts))
+    scan_s, _ = _timed(lambda: pii.scan_texts([i.text for i in items]))
+    ratio = embed_s / e2e_s
+    _results["indexing"] = {
+        "documents": len(items),
+        "chunks": len(chunk_texts),
+        "end_to_end_s": e2e_s,
+        "embedding_alone_s": embed_s,
+        "pii_scan_alone_s": scan_s,
+        "ratio": ratio,
+    }
+    _row("indexing: documents / chunks", f"{len(items)} / {len(chunk_texts)}")
+    _row("indexing: end-to-end chunks/s", f"{len(chunk_texts) / e2e_s:.1f}")
+    _row("indexing: embedding alone chunks/s (sentence-transformers)", f"{len(chunk_texts) / embed_s:.1f}")
+    _row("indexing: PII scan alone of the same documents, s", f"{scan_s:.2f}")
+    _row("indexing: end-to-end / embedding-alone throughput", f"{ratio:.2f}", ">= 0.8")
+
+
+def test_recall_at_10_against_exact_search_on_real_embeddings() -> None:
+    actor = _actor()
+    collection = _collection("bench-recall", actor)
+    texts = paragraphs(RECALL_CHUNKS + 200)
+    corpus, queries = texts[:RECALL_CHUNKS], [" ".join(t.split()[:12]) for t in texts[RECALL_CHUNKS:][:200]]
+    loaded = embedding.load_model(collection.embedding_model)
+    embed_s, vectors = _timed(lambda: embedding.embed(loaded, corpus))
+    documents_ = Document.objects.bulk_create(
+        [
+            Document(
+                collection=collection,
+                external_id=f"p-{i}",
+                source_type=SourceType.JSON,
+                sha256=f"{i:064x}",
+                status=DocumentStatus.INDEXED,
+                chunk_count=1,
+                progress=1.0,
+            )
+            for i in range(len(corpus))
+        ]
+    )
+    storage.drop_hnsw_index(collection)
+    storage.copy_rows(
+        collection,
+        (
+            (d.pk, storage.ChunkRow(0, text, 0, len(text), 0, []), vector)
+            for d, text, vector in zip(documents_, corpus, vectors, strict=True)
+        ),
+    )
+    build_s = storage.build_hnsw_index(collection)
+    query_vectors = embedding.embed(loaded, queries)
+    recalls = []
+    for vector in query_vectors:
+        with transaction.atomic():
+            hnsw = {h.chunk_id for h in search_vectors(collection, vector, k=K).hits}
+            exact = {
+                h.chunk_id for h in storage.search(collection, vector, k=K, document_ids=None, exact=True)
+            }
+        recalls.append(len(hnsw & exact) / K)
+    recall = statistics.fmean(recalls)
+    _results["recall"] = {
+        "chunks": len(corpus),
+        "queries": len(queries),
+        "recall_at_10": recall,
+        "embed_s": embed_s,
+        "index_build_s": build_s,
+        "ef_search": settings_ef(),
+    }
+    _row(
+        f"recall@10 vs exact, {len(corpus)} real-embedded chunks, ef_search {settings_ef()}",
+        f"{recall:.3f}",
+        ">= 0.95",
+    )
+
+
+def settings_ef() -> int:
+    from django.conf import settings
+
+    return max(int(getattr(settings, "RETRIEVAL_HNSW_EF_SEARCH", 64)), 2 * K)
+
+
+def test_query_latency_filtered_queries_and_erasure_at_scale(api: Any) -> None:
+    actor = _actor()
+    big = _collection("bench-big", actor)
+    loaded_big = _synthetic_load(big, CHUNKS, seed=1, subject_docs=100)
+    _results["load"] = loaded_big
+    _row(
+        f"load: COPY of {loaded_big['rows']} chunks without index, rows/s",
+        f"{loaded_big['rows'] / loaded_big['load_s']:.0f}",
+    )
+    _row(
+        f"load: HNSW build over {loaded_big['rows']} chunks (1GB, 2 workers), s",
+        f"{loaded_big['build_s']:.1f}",
+    )
+
+    client = api(actor)
+    queries = [" ".join(t.split()[:10]) for t in paragraphs(QUERIES + 10)]
+    url = f"/api/v1/collections/{big.pk}/query/"
+    for query in queries[:5]:
+        client.post(url, {"query": query, "k": K, "min_score": -1}, format="json")  # warm-up
+    latencies, counts = [], []
+    for query in queries[5 : 5 + QUERIES]:
+        started = time.perf_counter()
+        response = client.post(url, {"query": query, "k": K, "min_score": -1}, format="json")
+        latencies.append((time.perf_counter() - started) * 1000)
+        counts.append(len(response.json()["results"]))
+    filtered, filtered_counts = [], []
+    for query in queries[5 : 5 + QUERIES]:
+        body = {"query": query, "k": K, "min_score": -1, "filters": {"metadata": {"bucket": 7}}}
+        started = time.perf_counter()
+        response = client.post(url, body, format="json")
+        filtered.append((time.perf_counter() - started) * 1000)
+        filtered_counts.append(len(response.json()["results"]))
+    # The references: embedding a query alone, and the raw pgvector HNSW query alone.
+    loaded = embedding.load_model(big.embedding_model)
+    embed_ms = [_timed(lambda q=q: embedding.embed(loaded, [q]))[0] * 1000 for q in queries[5 : 5 + QUERIES]]
+    vectors = embedding.embed(loaded, queries[5 : 5 + QUERIES])
+    raw_ms = []
+    for vector in vectors:
+        with transaction.atomic():
+            raw_ms.append(
+                _timed(
+                    lambda v=vector: storage.search(
+                        big, v, k=K, document_ids=None, exact=False, ef_search=settings_ef()
+                    )
+                )[0]
+                * 1000
+            )
+    _results["query"] = {
+        "chunks": loaded_big["rows"],
+        "api_p50_ms": _percentile(latencies, 50),
+        "api_p99_ms": _percentile(latencies, 99),
+        "rows_min": min(counts),
+        "embed_p50_ms": _percentile(embed_ms, 50),
+        "raw_pgvector_p50_ms": _percentile(raw_ms, 50),
+        "raw_pgvector_p99_ms": _percentile(raw_ms, 99),
+        "filtered_1pct_p50_ms": _percentile(filtered, 50),
+        "filtered_1pct_p99_ms": _percentile(filtered, 99),
+        "filtered_rows_min": min(filtered_counts),
+        "filtered_rows_max": max(filtered_counts),
+    }
+    q = _results["query"]
+    _row(
+        f"query API p50 / p99 at {loaded_big['rows']} chunks, ms",
+        f"{q['api_p50_ms']:.1f} / {q['api_p99_ms']:.1f}",
+        "<= 30 / <= 100",
+    )
+    _row("  of which: query embedding alone p50, ms", f"{q['embed_p50_ms']:.1f}")
+    _row(
+        "  raw pgvector HNSW query p50 / p99, ms",
+        f"{q['raw_pgvector_p50_ms']:.2f} / {q['raw_pgvector_p99_ms']:.2f}",
+    )
+    _row(
+        "filtered 1% query API p50 / p99, ms",
+        f"{q['filtered_1pct_p50_ms']:.1f} / {q['filtered_1pct_p99_ms']:.1f}",
+    )
+    _row(
+        "filtered 1% query rows returned (min-max)",
+        f"{q['filtered_rows_min']}-{q['filtered_rows_max']}",
+        f"= {K}",
+    )
+
+    # A 1k-chunk collection with a few rows of another subject, to purge while the big one exists.
+    small = _collection("bench-small", actor)
+    _synthetic_load(small, SMALL_CHUNKS, seed=2)
+    other_key = pii.subject_key("email", "other.subject@example.org")
+    small_docs = [f"doc-{i}" for i in range(5)]
+    Document.objects.filter(collection=small, external_id__in=small_docs).update(subject_keys=[other_key])
+    Chunk.objects.filter(collection=small, document__external_id__in=small_docs).update(
+        subject_keys=[other_key]
+    )
+    erasure.erasure_erase([other_key])
+
+    key = pii.subject_key("email", SUBJECT)
+    erase_s, erased = _timed(lambda: erasure.erasure_erase([key]))
+    verify_s, verified = _timed(lambda: erasure.erasure_verify([key], [SUBJECT]))
+    assert verified["ok"], verified
+    assert erased["collections"] == [big.pk]
+    big_purge_s, purged_big = _timed(lambda: erasure.erasure_purge({"collections": [big.pk]}))
+    small_purge_s, purged_small = _timed(lambda: erasure.erasure_purge({"collections": [small.pk]}))
+    _results["erasure"] = {
+        "documents_deleted": erased["documents_deleted"],
+        "chunks_deleted": erased["chunks_deleted"],
+        "logical_erase_s": erase_s,
+        "verify_s": verify_s,
+        "purge_big_s": big_purge_s,
+        "purge_big": purged_big,
+        "purge_small_s": small_purge_s,
+        "purge_small": purged_small,
+    }
+    _row(
+        f"erasure: logical delete of {erased['documents_deleted']} docs"
+        f" / {erased['chunks_deleted']} chunks, s",
+        f"{erase_s:.3f}",
+    )
+    _row(
+        "erasure: verify (keys + identifier text scan, all chunks), s", f"{verify_s:.3f}", "erase+verify <= 2"
+    )
+    _row(f"erasure: purge of the {loaded_big['rows']}-chunk collection, s", f"{big_purge_s:.1f}")
+    _row(
+        f"erasure: purge of the {SMALL_CHUNKS}-chunk collection beside it, s",
+        f"{small_purge_s:.2f}",
+        "seconds",
+    )
+
+
+@pytest.mark.skipif(COMPARE_CHUNKS <= 0, reason="RETRIEVAL_BENCH_COMPARE_CHUNKS=0")
+def test_purge_by_rebuild_against_in_place_vacuum() -> None:
+    """The measurement behind RETRIEVAL_PURGE_METHOD=reindex: 1% deleted, VACUUM in place vs rebuild."""
+    actor = _actor()
+    timings = {}
+    for method in ("vacuum", "reindex", "full"):
+        collection = _collection(f"bench-purge-{method}", actor)
+        _synthetic_load(collection, COMPARE_CHUNKS, seed=3)
+        doomed = [f"doc-{i}" for i in range(0, COMPARE_CHUNKS // CHUNKS_PER_DOC, 100)]
+        with transaction.atomic():
+            ids = list(
+                Document.objects.filter(collection=collection, external_id__in=doomed).values_list(
+                    "pk", flat=True
+                )
+            )
+            storage.delete_document_chunks(collection, ids)
+            Document.objects.filter(pk__in=ids).delete()
+        timings[method], _ = _timed(lambda c=collection, m=method: storage.purge_partition(c, method=m))
+    _results["purge_methods"] = {"chunks": COMPARE_CHUNKS, "deleted_share": 0.01, **timings}
+    _row(
+        f"purge {COMPARE_CHUNKS} chunks, 1% deleted: VACUUM in place (raw) / rebuild / FULL, s",
+        f"{timings['vacuum']:.1f} / {timings['reindex']:.1f} / {timings['full']:.1f}",
+    )
