@@ -27,6 +27,7 @@ migrate: services
 
 demo: migrate
 	$(PY) manage.py load_demo
+	$(PY) manage.py create_demo_base_model --register
 
 run: demo
 	$(PY) manage.py run_platform

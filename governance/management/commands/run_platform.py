@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
 
 from governance import embedded
-from governance.services.demo import demo_credentials
+from governance.services.demo import DEMO_USERS, demo_credentials
 
 
 class Command(BaseCommand):
@@ -76,7 +76,10 @@ class Command(BaseCommand):
             f"  API docs: {url}/api/docs/",
             f"  API:      {url}/api/v1/",
             "  demo logins (username / password):",
-            *[f"    {user:10s} {password}" for user, password in demo_credentials().items()],
+            *[
+                f"    {user:10s} {password:16s} {DEMO_USERS.get(user, '')}"
+                for user, password in demo_credentials().items()
+            ],
             "  stop with Ctrl-C",
             "",
         ]

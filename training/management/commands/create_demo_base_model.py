@@ -32,8 +32,12 @@ class Command(BaseCommand):
             build_demo_model(target, overwrite=overwrite)
             self.stdout.write(f"built {target}")
         if register:
-            if BaseModel.objects.filter(name=name).exists():
-                raise CommandError(f"a base model named '{name}' is already registered")
+            existing = BaseModel.objects.filter(name=name).first()
+            if existing is not None and Path(existing.path).resolve() == target:
+                self.stdout.write(f"base model {existing.pk} '{name}' is already registered")
+                return  # `make run` calls this on every start
+            if existing is not None:
+                raise CommandError(f"a base model named '{name}' is already registered at another path")
             model = base_models.base_model_register(
                 actor=None, name=name, path=str(target), licence="demo weights, no restrictions"
             )
