@@ -14,6 +14,11 @@ ROLES = (COMPLIANCE_OFFICER, ENGINEER, AUDITOR)
 User = Any
 
 
+def user_or_none(actor: User | None) -> Any:
+    """The user to store in created_by-style columns: None for anonymous callers and system tasks."""
+    return actor if actor is not None and actor.is_authenticated else None
+
+
 def roles_of(user: User | None) -> set[str]:
     """The role groups a user belongs to (superusers hold every role)."""
     if user is None or not user.is_authenticated:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from governance.choices import DatasetVersionStatus, RecordSplit
@@ -27,8 +27,9 @@ from governance.jsonl import (
     record_format,
 )
 from governance.models import Dataset, DatasetRecord, DatasetVersion
-from governance.roles import User
+from governance.roles import User, user_or_none
 from governance.services.audit import audit_record
+from governance.services.common import save_unique
 
 DATASET_FIELDS = ("name", "purpose", "legal_basis", "provenance", "retention_until", "owner")
 MAX_REPORTED_ERRORS = 50
@@ -37,11 +38,13 @@ MAX_REPORTED_ERRORS = 50
 @transaction.atomic
 def dataset_create(*, actor: User, ai_systems: list[Any] | None = None, **fields: Any) -> Dataset:
     """Register a dataset."""
-    dataset = Dataset(created_by=_user(actor), **{k: v for k, v in fields.items() if k in DATASET_FIELDS})
+    dataset = Dataset(
+        created_by=user_or_none(actor), **{k: v for k, v in fields.items() if k in DATASET_FIELDS}
+    )
     if fields.get("contains_personal_data"):
         dataset.contains_personal_data = True
     dataset.full_clean()
-    _save_unique(dataset)
+    save_unique(dataset)
     if ai_systems:
         dataset.ai_systems.set(ai_systems)
     audit_record(
@@ -75,7 +78,7 @@ def dataset_update(*, actor: User, dataset: Dataset, **fields: Any) -> Dataset:
     if not changed:
         return dataset
     dataset.full_clean()
-    _save_unique(dataset)
+    save_unique(dataset)
     audit_record(actor=actor, action="dataset.updated", obj=dataset, payload={"changed": sorted(changed)})
     return dataset
 
@@ -261,7 +264,7 @@ def _store_version(
         record_format="mixed" if len(parsed.formats) > 1 else parsed.formats.pop(),
         parent=parent or last,
         reason=reason,
-        created_by=_user(actor),
+        created_by=user_or_none(actor),
     )
     _copy_records(version, parsed, holdout)
     target = Path(settings.MEDIA_ROOT) / relative
@@ -292,10 +295,6 @@ def _enqueue_scan(version_id: int) -> None:
     scan_dataset_version.delay(version_id)
 
 
-def _user(actor: User) -> Any:
-    return actor if actor is not None and actor.is_authenticated else None
-
-
 def dataset_version_path(version: DatasetVersion) -> Path:
     return Path(settings.MEDIA_ROOT) / version.file
 
@@ -309,17 +308,3 @@ def dataset_version_claim_scan(*, version_id: int) -> bool:
         id=version_id, status__in=[DatasetVersionStatus.PENDING, DatasetVersionStatus.SCANNING]
     ).update(status=DatasetVersionStatus.SCANNING, scan_started_at=timezone.now())
     return claimed == 1
-
-
-def _save_unique(obj: Any) -> None:
-    # full_clean checks uniqueness, but two requests racing with one name both pass it; the database
-    # constraint decides, and the loser gets the same 400 as a sequential duplicate.
-    try:
-        with transaction.atomic():
-            obj.save()
-    except IntegrityError:
-        raise ValidationFailed(
-            "a record with this name already exists",
-            code="validation_failed",
-            details={"name": ["already exists"]},
-        ) from None

@@ -12,7 +12,7 @@ from django.utils import timezone
 from governance.choices import DPIAStatus
 from governance.errors import Conflict, NotPermitted, ValidationFailed
 from governance.models import DPIA
-from governance.roles import User, can_review
+from governance.roles import User, can_review, user_or_none
 from governance.services.audit import audit_record
 
 CONTENT_FIELDS = (
@@ -37,7 +37,9 @@ REQUIRED_FOR_REVIEW = tuple(f for f in CONTENT_FIELDS if f != "dpo_opinion")
 def dpia_create(*, actor: User, ai_system: Any, datasets: list[Any] | None = None, **fields: Any) -> DPIA:
     """Open a draft DPIA for an AI system."""
     dpia = DPIA(
-        ai_system=ai_system, created_by=actor, **{k: v for k, v in fields.items() if k in CONTENT_FIELDS}
+        ai_system=ai_system,
+        created_by=user_or_none(actor),
+        **{k: v for k, v in fields.items() if k in CONTENT_FIELDS},
     )
     dpia.full_clean()
     dpia.save()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
-from governance.errors import ValidationFailed
 from governance.models import AISystem
-from governance.roles import User
+from governance.roles import User, user_or_none
 from governance.services.audit import audit_record
+from governance.services.common import save_unique
 
 EDITABLE_FIELDS = (
     "name",
@@ -30,11 +30,11 @@ def ai_system_create(*, actor: User, owner: Any, name: str, intended_purpose: st
         name=name,
         owner=owner,
         intended_purpose=intended_purpose,
-        created_by=_user_or_none(actor),
+        created_by=user_or_none(actor),
         **{k: v for k, v in fields.items() if k in EDITABLE_FIELDS},
     )
     system.full_clean()
-    _save_unique(system)
+    save_unique(system)
     audit_record(actor=actor, action="ai_system.created", obj=system, payload=_facts(system))
     return system
 
@@ -48,28 +48,10 @@ def ai_system_update(*, actor: User, system: AISystem, **fields: Any) -> AISyste
     if not changed:
         return system
     system.full_clean()
-    _save_unique(system)
+    save_unique(system)
     audit_record(actor=actor, action="ai_system.updated", obj=system, payload={"changed": changed})
     return system
 
 
 def _facts(system: AISystem) -> dict[str, Any]:
     return {"risk_class": system.risk_class, "approach": system.approach, "status": system.status}
-
-
-def _user_or_none(actor: User) -> Any:
-    return actor if actor is not None and actor.is_authenticated else None
-
-
-def _save_unique(obj: Any) -> None:
-    # full_clean checks uniqueness, but two requests racing with one name both pass it; the database
-    # constraint decides, and the loser gets the same 400 as a sequential duplicate.
-    try:
-        with transaction.atomic():
-            obj.save()
-    except IntegrityError:
-        raise ValidationFailed(
-            "a record with this name already exists",
-            code="validation_failed",
-            details={"name": ["already exists"]},
-        ) from None

@@ -13,7 +13,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from governance.api.filters import GENERIC_PARAMS
+from governance.api.filters import strict_filter
 from governance.api.parsers import StrictMultiPartParser
 from governance.api.permissions import READ_ROLES
 from governance.errors import TooLarge, ValidationFailed
@@ -110,18 +110,7 @@ def _incoming(request: Request) -> list[intake.IncomingDocument]:
 
 def _filtered_documents(request: Request, queryset: Any) -> Any:
     """A collection's documents filtered by DocumentFilter, refusing unknown parameters like the backend."""
-    allowed = set(DocumentFilter.base_filters) | GENERIC_PARAMS
-    unknown = sorted(set(request.query_params) - allowed)
-    if unknown:
-        raise ValidationFailed(
-            f"unknown filter field '{unknown[0]}'",
-            code="unknown_filter",
-            details={"unknown": unknown, "allowed": sorted(allowed)},
-        )
-    filterset = DocumentFilter(request.query_params, queryset=queryset)
-    if not filterset.is_valid():
-        raise ValidationFailed("invalid filter value", code="invalid_filter", details=filterset.errors)
-    return filterset.qs
+    return strict_filter(request.query_params, DocumentFilter, queryset)
 
 
 class CollectionViewSet(

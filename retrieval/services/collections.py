@@ -10,7 +10,7 @@ from django.db import transaction
 
 from governance.errors import Conflict, ValidationFailed
 from governance.models import AISystem
-from governance.roles import User
+from governance.roles import User, user_or_none
 from governance.services.audit import audit_record
 from retrieval import embedding, storage
 from retrieval.choices import IN_FLIGHT, IndexState, PiiPolicy
@@ -22,10 +22,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_CHUNK_SIZE = 512
 DEFAULT_CHUNK_OVERLAP = 64
 UPDATABLE = ("name", "description", "min_score", "pii_policy")
-
-
-def _user(actor: User | None) -> Any:
-    return actor if actor is not None and actor.is_authenticated else None
 
 
 def _check_chunking(chunk_size: int | None, chunk_overlap: int | None, max_tokens: int) -> tuple[int, int]:
@@ -117,7 +113,7 @@ def collection_create(
             min_score=float(getattr(settings, "RETRIEVAL_DEFAULT_MIN_SCORE", 0.2))
             if min_score is None
             else min_score,
-            created_by=_user(actor),
+            created_by=user_or_none(actor),
         ),
     )
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from governance import pii
 from governance.errors import DomainError, NotFound
-from governance.roles import User
+from governance.roles import User, user_or_none
 from governance.services.audit import audit_record
 from retrieval import embedding, storage
 from retrieval.choices import IN_FLIGHT, DocumentStatus, IndexState, PiiPolicy
@@ -37,10 +37,6 @@ logger = logging.getLogger(__name__)
 
 # Rough characters per token for English text, used only to decide whether an upload is a bulk load.
 CHARS_PER_TOKEN = 4
-
-
-def _user(actor: User | None) -> Any:
-    return actor if actor is not None and actor.is_authenticated else None
 
 
 def _setting(name: str, default: Any) -> Any:
@@ -98,7 +94,7 @@ def _store_pending(actor: User, collection: Collection, items: Sequence[Incoming
             sha256=item.sha256,
             size_bytes=item.size_bytes,
             text=item.text,
-            created_by=_user(actor),
+            created_by=user_or_none(actor),
         )
         # The collection is locked above and the user is the caller: skip two queries per document.
         document.full_clean(exclude=["collection", "created_by"], validate_constraints=False)

@@ -25,7 +25,7 @@ from django.utils.timezone import is_naive, make_aware
 
 from governance import pii
 from governance.errors import ValidationFailed
-from governance.roles import User
+from governance.roles import User, user_or_none
 from retrieval import embedding, storage
 from retrieval.choices import DocumentStatus, IndexState, SearchMode
 from retrieval.models import Collection, Document, QueryLog
@@ -264,7 +264,7 @@ def collection_query(
         )
         results = [_cited(hit, documents[hit.document_id]) for hit in hits if hit.document_id in documents]
         log = QueryLog.objects.create(
-            user=actor if actor is not None and actor.is_authenticated else None,
+            user=user_or_none(actor),
             collection=collection,
             query_masked=masked,
             query_pii_summary=summary,

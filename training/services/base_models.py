@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from django.db import transaction
 
 from governance.errors import Conflict
-from governance.roles import User
+from governance.roles import User, user_or_none
 from governance.services.audit import audit_record
 from training.choices import BaseModelStatus
 from training.modelinfo import ModelInfo, inspect_model_dir, manifest_of, manifest_sha256
@@ -39,7 +38,7 @@ def _store(actor: User, name: str, licence: str, info: ModelInfo) -> BaseModel:
         config_sha256=info.config_sha256,
         module_names=info.module_names,
         default_target_modules=info.default_target_modules,
-        created_by=_user(actor),
+        created_by=user_or_none(actor),
     )
     model.full_clean()
     model.save()
@@ -113,7 +112,3 @@ def base_model_taint(*, actor: User, base_model: BaseModel, reason: str) -> Base
     model.save(update_fields=["taint_reason"])
     audit_record(actor=actor, action="base_model.tainted", obj=model, payload={})
     return model
-
-
-def _user(actor: User) -> Any:
-    return actor if actor is not None and actor.is_authenticated else None

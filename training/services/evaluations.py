@@ -9,7 +9,7 @@ from django.db import transaction
 
 from governance.errors import ValidationFailed
 from governance.models import AISystem, DatasetVersion
-from governance.roles import User
+from governance.roles import User, user_or_none
 from governance.services.audit import audit_record
 from training.choices import EvaluationSource, EvaluationSubject
 from training.models import AdapterVersion, BaseModel, Evaluation, FineTuneJob
@@ -156,7 +156,7 @@ def _save(
         sample_count=sample_count,
         threshold=threshold,
         passed=score >= threshold,
-        created_by=actor if actor is not None and actor.is_authenticated else None,
+        created_by=user_or_none(actor),
     )
     evaluation.full_clean()
     evaluation.save()

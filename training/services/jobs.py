@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from governance.errors import Conflict, ValidationFailed
 from governance.models import AISystem, DatasetVersion
-from governance.roles import User
+from governance.roles import User, user_or_none
 from governance.services.audit import audit_record
 from training import conf
 from training.choices import ACTIVE_JOB_STATUSES, FINAL_JOB_STATUSES, EventLevel, JobStatus
@@ -99,7 +99,7 @@ def fine_tune_job_create(
 
 
 def _earlier(actor: User, key: str, fingerprint: str) -> FineTuneJob | None:
-    job = FineTuneJob.objects.filter(created_by=_user(actor), idempotency_key=key).first()
+    job = FineTuneJob.objects.filter(created_by=user_or_none(actor), idempotency_key=key).first()
     if job is not None and job.request_sha256 != fingerprint:
         raise Conflict(
             "this idempotency key was used for a different request",
@@ -146,7 +146,7 @@ def _store(
         seed=secrets.randbelow(MAX_SEED) if seed is None else seed,
         idempotency_key=key or None,
         request_sha256=fingerprint,
-        created_by=_user(actor),
+        created_by=user_or_none(actor),
     )
     job.full_clean()
     job.save()
@@ -307,10 +307,6 @@ def fine_tune_job_heartbeat(job_id: int, **fields: Any) -> None:
     FineTuneJob.objects.filter(pk=job_id, status__in=ACTIVE_JOB_STATUSES).update(
         heartbeat_at=timezone.now(), **fields
     )
-
-
-def _user(actor: User) -> Any:
-    return actor if actor is not None and actor.is_authenticated else None
 
 
 def _name(actor: User) -> str:
