@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -27,3 +29,13 @@ class Pagination(PageNumberPagination):
                 details={"field": "page_size", "max": limit},
             )
         return int(raw)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        """Document the bounds the view enforces, so a schema-valid page size is always accepted."""
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=settings.API_MAX_PAGE_SIZE)
+            elif parameter["name"] == self.page_query_param:
+                parameter["schema"].update(minimum=1)
+        return parameters
