@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test lint bench stop services migrate demo clean
+.PHONY: install run test lint bench fuzz stop services migrate demo static clean
 
 install: $(STAMP)
 
@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
 	touch $(STAMP)
 
+# Commands start the embedded services they need themselves; this target starts them up front.
 services: install
 	$(PY) manage.py embedded_services start
 
@@ -29,7 +30,11 @@ demo: migrate
 	$(PY) manage.py load_demo
 	$(PY) manage.py create_demo_base_model --register
 
-run: demo
+# gunicorn does not serve static files; whitenoise serves what collectstatic gathers in STATIC_ROOT.
+static: install
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+
+run: demo static
 	$(PY) manage.py run_platform
 
 test: services
@@ -44,6 +49,17 @@ lint: install
 
 bench: migrate
 	$(PY) -m pytest tests/benchmarks -p no:randomly -s -o addopts="" $(PYTEST_ARGS)
+
+# schemathesis lives in its own venv so its pins never meet the platform's.
+FUZZ_VENV := .venv-fuzz
+$(FUZZ_VENV)/.installed: tests/fuzz/requirements.txt
+	test -x $(FUZZ_VENV)/bin/python || $(PYTHON) -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/pip install --quiet -r tests/fuzz/requirements.txt
+	touch $@
+
+# The API fuzzed from its own OpenAPI schema, as an engineer and as an officer, on a throw-away database.
+fuzz: services $(FUZZ_VENV)/.installed
+	$(PY) tests/fuzz/run_schemathesis.py
 
 stop:
 	test ! -x $(PY) || $(PY) manage.py embedded_services stop

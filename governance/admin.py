@@ -1,4 +1,4 @@
-"""Admin pages for compliance officers. Saves and actions go through the services."""
+"""Admin pages. Saves and actions go through the services; who may do what is governance/policy.py."""
 
 from __future__ import annotations
 
@@ -9,30 +9,12 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from governance.admin_base import PolicyAdmin, PolicyTabularInline
 from governance.choices import DPIAStatus
 from governance.errors import DomainError
 from governance.models import DPIA, AISystem, AuditEvent, Dataset, DatasetVersion
-from governance.roles import can_write_registers
+from governance.policy import REVIEW, allowed
 from governance.services import datasets, dpia, systems
-
-
-class ServiceAdmin(admin.ModelAdmin):
-    """Read for every role; add and change only for roles that may write."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return can_write_registers(request.user)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return can_write_registers(request.user)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # registers keep their history; retire instead of delete
 
 
 def _changed(form: ModelForm) -> dict[str, Any]:
@@ -40,7 +22,8 @@ def _changed(form: ModelForm) -> dict[str, Any]:
 
 
 @admin.register(AISystem)
-class AISystemAdmin(ServiceAdmin):
+class AISystemAdmin(PolicyAdmin):
+    policy_resource = "ai_system"
     list_display = ["name", "risk_class", "approach", "status", "owner", "created_at"]
     list_filter = ["risk_class", "approach", "status"]
     search_fields = ["name", "intended_purpose"]
@@ -55,6 +38,13 @@ class AISystemAdmin(ServiceAdmin):
         "status",
     ]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Risk class and status are an officer's decision (the service refuses changes to anyone else);
+        # an engineer registering a system proposes its first risk class, and it starts as a draft.
+        if allowed(request.user, "ai_system", REVIEW):
+            return []
+        return list(systems.OFFICER_FIELDS) if obj is not None else ["status"]
+
     def save_model(self, request: HttpRequest, obj: AISystem, form: ModelForm, change: bool) -> None:
         if change:
             systems.ai_system_update(
@@ -65,20 +55,17 @@ class AISystemAdmin(ServiceAdmin):
             obj.pk = created.pk
 
 
-class DatasetVersionInline(admin.TabularInline):
+class DatasetVersionInline(PolicyTabularInline):
     model = DatasetVersion
+    policy_resource = "dataset_version"
     fields = ("number", "status", "record_count", "holdout_count", "scanned_records", "pii_summary", "sha256")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Dataset)
-class DatasetAdmin(ServiceAdmin):
+class DatasetAdmin(PolicyAdmin):
+    policy_resource = "dataset"
     list_display = ["name", "purpose", "legal_basis", "contains_personal_data", "owner", "created_at"]
     list_filter = ["purpose", "legal_basis", "contains_personal_data"]
     search_fields = ["name"]
@@ -110,7 +97,9 @@ class DatasetAdmin(ServiceAdmin):
 
 
 @admin.register(DatasetVersion)
-class DatasetVersionAdmin(ServiceAdmin):
+class DatasetVersionAdmin(PolicyAdmin):
+    policy_resource = "dataset_version"
+    offers_add = False  # versions are uploaded through the API as JSONL
     list_display = [
         "__str__",
         "status",
@@ -121,9 +110,6 @@ class DatasetVersionAdmin(ServiceAdmin):
     ]
     list_filter = ["status", "contains_personal_data"]
     readonly_fields = [f.name for f in DatasetVersion._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # versions are uploaded through the API as JSONL
 
 
 def _run(request: HttpRequest, queryset: QuerySet[DPIA], label: str, service: Any, **kwargs: Any) -> None:
@@ -139,7 +125,8 @@ def _run(request: HttpRequest, queryset: QuerySet[DPIA], label: str, service: An
 
 
 @admin.register(DPIA)
-class DPIAAdmin(ServiceAdmin):
+class DPIAAdmin(PolicyAdmin):
+    policy_resource = "dpia"
     list_display = ["title", "ai_system", "status", "created_by", "reviewer", "review_due"]
     list_filter = ["status"]
     search_fields = ["title"]
@@ -184,31 +171,28 @@ class DPIAAdmin(ServiceAdmin):
     def save_related(self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool) -> None:
         pass
 
-    @admin.action(description="Submit for review")
+    @admin.action(description="Submit for review", permissions=["write"])
     def submit_for_review(self, request: HttpRequest, queryset: QuerySet[DPIA]) -> None:
         _run(request, queryset, "Submitted", dpia.dpia_submit)
 
-    @admin.action(description="Approve (compliance officer, not the author)")
+    @admin.action(description="Approve (compliance officer, not the author)", permissions=["review"])
     def approve(self, request: HttpRequest, queryset: QuerySet[DPIA]) -> None:
         _run(request, queryset, "Approved", dpia.dpia_approve)
 
-    @admin.action(description="Reject (compliance officer, not the author)")
+    @admin.action(description="Reject (compliance officer, not the author)", permissions=["review"])
     def reject(self, request: HttpRequest, queryset: QuerySet[DPIA]) -> None:
         _run(request, queryset, "Rejected", dpia.dpia_reject, comment="Rejected from the admin; see the DPO.")
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ServiceAdmin):
+class AuditEventAdmin(PolicyAdmin):
+    policy_resource = "audit_event"
+    offers_add = False
+    offers_change = False  # the chain is append-only
     list_display = ["sequence", "timestamp", "actor", "action", "object_type", "object_id", "hash"]
     list_filter = ["action", "object_type"]
     search_fields = ["object_id", "actor"]
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 admin.site.site_header = "AI Governance"

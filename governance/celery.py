@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from typing import Any, cast
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings")
@@ -17,3 +18,32 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "expire-dpias-past-their-review-date": {"task": "governance.tasks.expire_dpias", "schedule": 3600.0},
 }
+
+
+@app.on_after_finalize.connect
+def _schedule_claim_sweep(sender: Celery, **kwargs: Any) -> None:
+    # A whole worker killed leaves its rows held by a dead owner; the broker would redeliver the message
+    # only after its visibility timeout (2 h), so the sweep re-sends them once their heartbeat is stale.
+    # Connected here, not set above: settings are read once Django is configured, never at import.
+    from django.conf import settings
+
+    sender.conf.beat_schedule["requeue-stale-claims"] = {
+        "task": "governance.tasks.requeue_stale_claims",
+        "schedule": float(settings.CLAIM_SWEEP_INTERVAL_S),
+    }
+
+
+@signals.celeryd_init.connect
+@signals.beat_init.connect
+def _start_embedded_services(**kwargs: Any) -> None:
+    # A worker or beat started on its own (not from run_platform) needs the embedded PostgreSQL and
+    # Redis up; importing settings never starts them.
+    from django.conf import settings
+
+    from governance import embedded
+
+    embedded.start_services()
+    # No connection pool in workers: each prefork child runs one task at a time, and a pool's threads
+    # would not survive the fork if the parent had opened it. Set before any connection exists.
+    for database in settings.DATABASES.values():
+        cast("dict[str, Any]", database["OPTIONS"]).pop("pool", None)

@@ -59,3 +59,10 @@ class UnsupportedMedia(DomainError):
 
     status = 415
     code = "unsupported_media_type"
+
+
+class TooManyRequests(DomainError):
+    """Refused for now: too many attempts; the caller may try again later."""
+
+    status = 429
+    code = "too_many_requests"

@@ -1,4 +1,4 @@
-"""The three roles and what each may do."""
+"""The three roles and who holds them; what each may do is governance/policy.py."""
 
 from __future__ import annotations
 
@@ -34,13 +34,3 @@ def roles_of(user: User | None) -> set[str]:
 
 def has_role(user: User | None, *roles: str) -> bool:
     return bool(roles_of(user) & set(roles))
-
-
-def can_write_registers(user: User | None) -> bool:
-    """Engineers and compliance officers create systems, datasets and versions; auditors never write."""
-    return has_role(user, ENGINEER, COMPLIANCE_OFFICER)
-
-
-def can_review(user: User | None) -> bool:
-    """Only compliance officers review DPIAs (and later approve adapters and deployments)."""
-    return has_role(user, COMPLIANCE_OFFICER)

@@ -1,7 +1,9 @@
 """Settings for the governance platform: one module, driven by environment variables.
 
 Secrets may be given as NAME or NAME_FILE (a path whose content is the value). Without DATABASE_URL /
-REDIS_URL the embedded PostgreSQL + pgvector and Redis are started (see governance/embedded.py).
+REDIS_URL the embedded PostgreSQL + pgvector and Redis are used (see governance/embedded.py). Importing
+this module has no side effects: it starts no server and writes no file; manage.py, wsgi.py, the Celery
+worker and the test suite start the embedded services (embedded.start_services) before they need them.
 """
 
 from __future__ import annotations
@@ -9,8 +11,11 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
+
+from django.core.exceptions import ImproperlyConfigured
 
 from governance import embedded
 
@@ -52,11 +57,20 @@ def database_from_url(url: str) -> dict[str, object]:
         "PASSWORD": unquote(parsed.password or ""),
         "HOST": unquote(host),
         "PORT": str(parsed.port or ""),
-        "OPTIONS": query,
-        "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60),
-        "CONN_HEALTH_CHECKS": True,
+        # psycopg 3's pool (Django 5.2): each process keeps at most DB_POOL_MAX_SIZE connections and a
+        # request that finds them all busy waits up to DB_POOL_TIMEOUT s, so load queues instead of
+        # exhausting the server's max_connections. The pool needs CONN_MAX_AGE = 0.
+        "OPTIONS": {**query, **_pool_options()},
+        "CONN_MAX_AGE": 0 if DB_POOL else env_int("DB_CONN_MAX_AGE", 0),
+        "CONN_HEALTH_CHECKS": not DB_POOL,
         "TEST": {"NAME": env("TEST_DATABASE_NAME", f"test_governance_{_RUN_ID}")},
     }
+
+
+def _pool_options() -> dict[str, object]:
+    if not DB_POOL:
+        return {}
+    return {"pool": {"min_size": DB_POOL_MIN_SIZE, "max_size": DB_POOL_MAX_SIZE, "timeout": DB_POOL_TIMEOUT}}
 
 
 PRODUCTION = env("PLATFORM_ENV", "development") == "production"
@@ -68,13 +82,15 @@ DEBUG = env_bool("DEBUG", not PRODUCTION)
 
 
 def _local_secret(name: str) -> str:
-    """A per-installation development secret kept under the data dir (never used in production)."""
-    path = embedded.data_dir() / "secrets" / name
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    """A per-installation development secret kept under the data dir (never used in production).
+
+    embedded.start_services() writes it; a process that never started them (`check`, mypy) gets a
+    throwaway value, as it touches no data keyed by it.
+    """
+    try:
+        return embedded.local_secret_path(name).read_text().strip()
+    except FileNotFoundError:
+        return secrets.token_hex(32)
 
 
 def _required_secret(name: str) -> str:
@@ -109,17 +125,39 @@ INSTALLED_APPS = [
     "governance.apps.GovernanceConfig",
     "retrieval.apps.RetrievalConfig",
     "training.apps.TrainingConfig",
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves STATIC_ROOT (the admin's CSS and JS, filled by `collectstatic`) from gunicorn.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out admin login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Login throttling (django-axes) -----------------------------------------------------------------
+# The admin login and the API token endpoint (POST /api/v1/auth/token/) count failed passwords per
+# username and client address; after AXES_FAILURE_LIMIT failures that pair is refused (the admin shows
+# a lockout page, the API answers 429 too_many_login_attempts), even with the right password, until
+# AXES_COOLOFF_MINUTES pass or `manage.py axes_reset` clears it.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "axes/lockout.html"
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "governance.urls"
 WSGI_APPLICATION = "governance.wsgi.application"
@@ -139,10 +177,16 @@ TEMPLATES = [
     },
 ]
 
+# Connection pool per process (web worker, Celery worker); 0 for DB_POOL_MAX_SIZE turns pooling off.
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
+DB_POOL_MIN_SIZE = min(env_int("DB_POOL_MIN_SIZE", 1), DB_POOL_MAX_SIZE)
+DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 30.0)
+DB_POOL = DB_POOL_MAX_SIZE > 0
+
 _database_url = env("DATABASE_URL")
 EMBEDDED_POSTGRES = not _database_url
 if EMBEDDED_POSTGRES:
-    _database_url = embedded.ensure_postgres()
+    _database_url = embedded.postgres_uri()
 assert _database_url is not None
 DATABASES = {"default": database_from_url(_database_url)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -151,7 +195,7 @@ _redis_url = env("REDIS_URL")
 EMBEDDED_REDIS = not _redis_url
 REDIS_DB = env_int("REDIS_DB", 0)
 if EMBEDDED_REDIS:
-    _redis_url = f"redis+socket://{embedded.ensure_redis()}?virtual_host={REDIS_DB}"
+    _redis_url = f"redis+socket://{embedded.redis_socket()}?virtual_host={REDIS_DB}"
 REDIS_URL = _redis_url
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -167,6 +211,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / ".data" / "static")) or "")
+# `make run` runs collectstatic (a plain copy: whitenoise's compressed manifest storage took ~2 minutes
+# for the Swagger/Redoc bundles on a small machine) and whitenoise serves STATIC_ROOT from gunicorn.
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(embedded.data_dir() / "media")) or "")
 MEDIA_URL = "/media/"
 # Uploads above this stay on disk while the request reads them, so a large JSONL never sits in memory.
@@ -186,7 +232,9 @@ DATASET_SCAN_BATCH = env_int("DATASET_SCAN_BATCH", 500)
 PII_ENGINE = env("PII_ENGINE", "spacy")
 PII_SCORE_THRESHOLD = env_float("PII_SCORE_THRESHOLD", 0.5)
 # Regions for nationally written phone numbers (international +NN numbers are found regardless). The
-# order decides which region normalises a number, so changing it changes phone subject keys.
+# order decides which region normalises a number, so changing it changes phone subject keys. Home
+# region first; each region is one more phonenumbers pass (~2 ms of CPU per KB). DE is left out: its
+# numbering plan accepts amounts such as "3538.11" and groups of IBAN digits.
 PII_PHONE_REGIONS = tuple((env("PII_PHONE_REGIONS", "PL,GB,US") or "").split(","))
 
 # --- Celery ---------------------------------------------------------------------------------------
@@ -208,6 +256,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The claim primitive (governance/claim.py): a row whose owner's heartbeat is older than this is taken
+# over; after this many claims a row is failed; the beat sweep re-sends stale rows this often.
+CLAIM_STALE_AFTER_S = env_int("CLAIM_STALE_AFTER_S", 300)
+CLAIM_MAX_ATTEMPTS = env_int("CLAIM_MAX_ATTEMPTS", 3)
+CLAIM_SWEEP_INTERVAL_S = env_int("CLAIM_SWEEP_INTERVAL_S", 60)
+# run_platform: gunicorn's processes and threads per process (bounded, so load queues instead of failing).
+PLATFORM_WEB_WORKERS = env_int("PLATFORM_WEB_WORKERS", 2)
+PLATFORM_WEB_THREADS = env_int("PLATFORM_WEB_THREADS", 4)
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -219,11 +275,17 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "governance.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["governance.api.filters.StrictFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": [
+        "governance.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "governance.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "governance.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 500)
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 64)  # deeper JSON bodies get 400
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "AI Governance Platform API",
@@ -236,7 +298,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Several registers have a field named "status"; name each choice set after its class.
     "ENUM_NAME_OVERRIDES": {
-        "LevelEnum": "governance.choices.Level",
+        "RiskLevelEnum": "governance.choices.Level",
+        "EventLevelEnum": "training.choices.EventLevel",
         "AISystemStatusEnum": "governance.choices.AISystemStatus",
         "DatasetVersionStatusEnum": "governance.choices.DatasetVersionStatus",
         "DPIAStatusEnum": "governance.choices.DPIAStatus",
@@ -268,8 +331,14 @@ DPIA_REVIEW_DAYS = env_int("DPIA_REVIEW_DAYS", 365)
 # training/conf.py reads these; values stay strings and numbers as the environment gives them.
 TRAINING_ARTIFACTS_ROOT = env("TRAINING_ARTIFACTS_ROOT", str(embedded.data_dir() / "artifacts"))
 TRAINING_MODELS_ROOT = env("TRAINING_MODELS_ROOT", str(embedded.data_dir() / "models"))
-# Base model paths must lie under one of these (":"-separated); empty allows any absolute path.
-TRAINING_BASE_MODEL_ROOTS = env("TRAINING_BASE_MODEL_ROOTS", "")
+# Base model paths must lie under one of these (":"-separated); empty allows any absolute path, which
+# production refuses: there an engineer could otherwise point the platform at any directory.
+TRAINING_BASE_MODEL_ROOTS = env("TRAINING_BASE_MODEL_ROOTS", "") or ""
+if PRODUCTION and not TRAINING_BASE_MODEL_ROOTS.strip(os.pathsep):
+    raise ImproperlyConfigured(
+        "TRAINING_BASE_MODEL_ROOTS must be set when PLATFORM_ENV=production: the directories (separated "
+        "by ':') that registered base models must lie under"
+    )
 TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 3)
 TRAINING_EVENT_EVERY = env_int("TRAINING_EVENT_EVERY", 10)
 TRAINING_CHECKPOINT_EVERY = env_int("TRAINING_CHECKPOINT_EVERY", 50)
@@ -281,6 +350,9 @@ TRAINING_EVAL_MAX_SAMPLES = env_int("TRAINING_EVAL_MAX_SAMPLES", 500)
 TRAINING_QLORA_AVAILABLE = env("TRAINING_QLORA_AVAILABLE", "auto")
 # Import torch/transformers/peft in the worker's parent before it forks (saves 10-15 s per job).
 TRAINING_PRELOAD = env("TRAINING_PRELOAD", "1")
+# Test-only: a directory of per-job hook files the test worker reads (sleep or die at a step); unset in
+# production, where it stays empty.
+TRAINING_TEST_HOOKS_DIR = env("TRAINING_TEST_HOOKS_DIR", "")
 
 # --- Retrieval (RAG indexing and search) ----------------------------------------------------------
 RETRIEVAL_MAX_DOCUMENT_BYTES = env_int("RETRIEVAL_MAX_DOCUMENT_BYTES", 10 * 1024 * 1024)
@@ -304,3 +376,12 @@ RETRIEVAL_HNSW_EF_SEARCH = env_int("RETRIEVAL_HNSW_EF_SEARCH", 64)
 RETRIEVAL_EXACT_MAX_ROWS = env_int("RETRIEVAL_EXACT_MAX_ROWS", 10_000)
 RETRIEVAL_EXACT_MAX_FRACTION = env_float("RETRIEVAL_EXACT_MAX_FRACTION", 0.1)
 RETRIEVAL_PURGE_METHOD = env("RETRIEVAL_PURGE_METHOD", "reindex")
+# PDF text extraction bounds (retrieval/extraction.py): a compressed bomb (a few hundred KB expanding to
+# hundreds of MB, or to millions of text operators) is refused with 413 extraction_limit, not run for a
+# minute. pypdf parses content operators at ~0.5 MB/s, so one page's decompressed content is capped too.
+RETRIEVAL_PDF_MAX_PAGES = env_int("RETRIEVAL_PDF_MAX_PAGES", 2000)
+RETRIEVAL_PDF_MAX_CHARS = env_int("RETRIEVAL_PDF_MAX_CHARS", 10_000_000)
+RETRIEVAL_PDF_MAX_SECONDS = env_float("RETRIEVAL_PDF_MAX_SECONDS", 20.0)
+RETRIEVAL_PDF_MAX_PAGE_CONTENT_BYTES = env_int("RETRIEVAL_PDF_MAX_PAGE_CONTENT_BYTES", 2 * 1024 * 1024)
+# Bytes any one decompressed PDF stream may expand to (pypdf raises LimitReachedError past it).
+RETRIEVAL_PDF_MAX_STREAM_BYTES = env_int("RETRIEVAL_PDF_MAX_STREAM_BYTES", 32 * 1024 * 1024)

@@ -10,8 +10,8 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from governance.admin_base import PolicyAdmin
 from governance.errors import DomainError
-from governance.roles import can_write_registers
 from retrieval import selectors
 from retrieval.choices import DocumentStatus
 from retrieval.models import Collection, Document, QueryLog
@@ -21,25 +21,6 @@ CREATE_FIELDS = (
     "name", "ai_system", "description", "embedding_model", "embedding_dimension", "chunk_size",
     "chunk_overlap", "pii_policy", "hnsw_m", "hnsw_ef_construction", "min_score",
 )  # fmt: skip
-
-
-class _ReadableAdmin(admin.ModelAdmin):
-    """Every staff role reads; only roles that may write change anything; nothing is deleted here."""
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(request.user.is_active and request.user.is_staff)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.is_active and request.user.is_staff)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return can_write_registers(request.user)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return can_write_registers(request.user)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class CollectionForm(forms.ModelForm):
@@ -79,7 +60,8 @@ class CollectionForm(forms.ModelForm):
 
 
 @admin.register(Collection)
-class CollectionAdmin(_ReadableAdmin):
+class CollectionAdmin(PolicyAdmin):
+    policy_resource = "collection"
     form = CollectionForm
     list_display = [
         "name",
@@ -143,7 +125,10 @@ class CollectionAdmin(_ReadableAdmin):
 
 
 @admin.register(Document)
-class DocumentAdmin(_ReadableAdmin):
+class DocumentAdmin(PolicyAdmin):
+    policy_resource = "document"
+    offers_add = False  # documents arrive through the API upload, which extracts and validates them
+    offers_change = False
     list_display = [
         "external_id",
         "version",
@@ -164,17 +149,8 @@ class DocumentAdmin(_ReadableAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
         return selectors.document_list().select_related("collection")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # documents arrive through the API upload, which extracts and validates them
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.action(description="Delete the selected documents and their chunks")
+    @admin.action(description="Delete the selected documents and their chunks", permissions=["write"])
     def delete_with_chunks(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
-        if not can_write_registers(request.user):
-            messages.error(request, "your role does not allow deleting documents")
-            return
         done = 0
         for document in queryset:
             try:
@@ -187,7 +163,10 @@ class DocumentAdmin(_ReadableAdmin):
 
 
 @admin.register(QueryLog)
-class QueryLogAdmin(_ReadableAdmin):
+class QueryLogAdmin(PolicyAdmin):
+    policy_resource = "query_log"
+    offers_add = False
+    offers_change = False
     list_display = [
         "created_at",
         "user",
@@ -199,9 +178,3 @@ class QueryLogAdmin(_ReadableAdmin):
     ]
     list_filter = ["no_relevant_fragment", "search_mode", "collection"]
     readonly_fields = [f.name for f in QueryLog._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

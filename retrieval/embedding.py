@@ -63,7 +63,7 @@ def resolve_path(name: str) -> str:
 def _configure_torch() -> None:
     # torch's default of one thread per core made a one-line query take ~135 ms instead of ~16 ms on
     # a busy 2-core host (threads spin against each other and the database); batches lost too.
-    threads = int(getattr(settings, "RETRIEVAL_TORCH_THREADS", 1))
+    threads = int(settings.RETRIEVAL_TORCH_THREADS)
     if threads > 0:
         import torch
 
@@ -74,7 +74,7 @@ def _load(path: str) -> LoadedModel:
     from sentence_transformers import SentenceTransformer
 
     _configure_torch()
-    device = str(getattr(settings, "RETRIEVAL_EMBEDDING_DEVICE", "cpu"))
+    device = str(settings.RETRIEVAL_EMBEDDING_DEVICE)
     model = SentenceTransformer(path, device=device, local_files_only=True)
     dimension = int(model.get_embedding_dimension() or 0)
     if not dimension:
@@ -116,7 +116,7 @@ def embed(loaded: LoadedModel, texts: list[str], *, batch_size: int | None = Non
     """Embed texts as float32 rows; NaN or Inf anywhere raises NonFiniteEmbedding."""
     if not texts:
         return np.zeros((0, loaded.dimension), dtype=np.float32)
-    size = batch_size or int(getattr(settings, "RETRIEVAL_EMBED_BATCH", 32))
+    size = batch_size or int(settings.RETRIEVAL_EMBED_BATCH)
     vectors = loaded.model.encode(texts, batch_size=size, convert_to_numpy=True, show_progress_bar=False)
     vectors = np.asarray(vectors, dtype=np.float32)
     check_finite(vectors)

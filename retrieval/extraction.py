@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 import logging
 import re
+import time
 from pathlib import PurePath
+from typing import Any
 
 from bs4 import BeautifulSoup
+from django.conf import settings
 
-from governance.errors import UnsupportedMedia, ValidationFailed
+from governance.errors import TooLarge, UnsupportedMedia, ValidationFailed
 from retrieval.choices import SourceType
 
 logger = logging.getLogger(__name__)
@@ -75,21 +78,78 @@ def html_to_text(html: str) -> str:
     return normalise_text(soup.get_text("\n"))
 
 
+class _ExtractionLimit(Exception):
+    """Raised inside pypdf's text visitor to stop a page that runs past a bound."""
+
+
+def _extraction_limit(filename: str, reason: str, limit: float | int) -> TooLarge:
+    return TooLarge(
+        f"the PDF expands past the extraction limits ({reason}); split it or extract its text first",
+        code="extraction_limit",
+        details={"file": filename, "limit": reason, "maximum": limit},
+    )
+
+
 def pdf_to_text(data: bytes, *, filename: str) -> str:
-    """The text layer of every page; a scanned PDF without one is refused."""
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    """The text layer of every page, bounded in pages, characters, time and decompressed bytes.
+
+    A compressed bomb (a few hundred KB of FlateDecode expanding to hundreds of MB, or to a content
+    stream of millions of text operators that pypdf parses at ~0.5 MB/s) is refused with 413
+    extraction_limit rather than holding the request for a minute.
+    """
+    from pypdf import PdfReader, apply_configuration
+    from pypdf.errors import LimitReachedError, PdfReadError
 
     if not data.startswith(b"%PDF-"):
         raise ValidationFailed("the file is not a PDF", code="invalid_pdf", details={"file": filename})
+    max_pages = int(settings.RETRIEVAL_PDF_MAX_PAGES)
+    max_chars = int(settings.RETRIEVAL_PDF_MAX_CHARS)
+    max_seconds = float(settings.RETRIEVAL_PDF_MAX_SECONDS)
+    max_page_bytes = int(settings.RETRIEVAL_PDF_MAX_PAGE_CONTENT_BYTES)
+    max_stream = int(settings.RETRIEVAL_PDF_MAX_STREAM_BYTES)
+    deadline = time.monotonic() + max_seconds
+    pages: list[str] = []
+    chars = 0
+
+    def visit(text: str, *args: Any) -> None:
+        nonlocal chars
+        chars += len(text)
+        if chars > max_chars or time.monotonic() > deadline:
+            raise _ExtractionLimit
+
+    limits = {
+        name: max_stream
+        for name in (
+            "zlib_maximum_output_length",
+            "lzw_maximum_output_length",
+            "run_length_maximum_output_length",
+            "brotli_maximum_output_length",
+            "array_based_stream_maximum_output_length",
+        )
+    }
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise ValidationFailed(
-                "encrypted PDFs are not supported", code="encrypted_pdf", details={"file": filename}
-            )
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except ValidationFailed:
+        with apply_configuration(None, **limits):
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                raise ValidationFailed(
+                    "encrypted PDFs are not supported", code="encrypted_pdf", details={"file": filename}
+                )
+            if len(reader.pages) > max_pages:
+                raise _extraction_limit(filename, "pages", max_pages)
+            for page in reader.pages:
+                if time.monotonic() > deadline:
+                    raise _extraction_limit(filename, "seconds", max_seconds)
+                contents = page.get_contents()
+                # Parsing costs ~2 s per MB of operators, before any text comes out: bound it first.
+                if contents is not None and len(contents.get_data()) > max_page_bytes:
+                    raise _extraction_limit(filename, "page_content_bytes", max_page_bytes)
+                pages.append(page.extract_text(visitor_text=visit) or "")
+    except _ExtractionLimit:
+        reason, limit = ("characters", max_chars) if chars > max_chars else ("seconds", max_seconds)
+        raise _extraction_limit(filename, reason, limit) from None
+    except LimitReachedError:
+        raise _extraction_limit(filename, "stream_bytes", max_stream) from None
+    except (ValidationFailed, TooLarge):
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         logger.info("unreadable PDF upload: %s", type(exc).__name__)

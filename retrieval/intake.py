@@ -45,11 +45,11 @@ class IncomingDocument:
 
 
 def max_document_bytes() -> int:
-    return int(getattr(settings, "RETRIEVAL_MAX_DOCUMENT_BYTES", 10 * 1024 * 1024))
+    return int(settings.RETRIEVAL_MAX_DOCUMENT_BYTES)
 
 
 def max_batch_documents() -> int:
-    return int(getattr(settings, "RETRIEVAL_MAX_BATCH_DOCUMENTS", 10_000))
+    return int(settings.RETRIEVAL_MAX_BATCH_DOCUMENTS)
 
 
 def _too_large(size: int, what: str) -> TooLarge:

@@ -44,8 +44,6 @@ def create_partition(collection: Collection) -> None:
     """Create the collection's partition with its dimension check and an (empty) HNSW index."""
     partition = _ident(collection.partition)
     with connection.cursor() as cursor:
-        # A partition left by a test database flush (TRUNCATE keeps tables) would block the name.
-        cursor.execute(f"DROP TABLE IF EXISTS {partition}")
         cursor.execute(
             f"CREATE TABLE {partition} PARTITION OF retrieval_chunk "  # noqa: S608 - identifiers quoted
             f"(CONSTRAINT {_ident(collection.partition + '_dims')} "
@@ -85,8 +83,8 @@ def has_hnsw_index(collection: Collection) -> bool:
 @contextmanager
 def maintenance_settings() -> Iterator[None]:
     """Session settings for index builds (DESIGN section 5: 246 s at 64 MB, 58 s at 1 GB + 2 workers)."""
-    memory = str(getattr(settings, "RETRIEVAL_MAINTENANCE_WORK_MEM", "1GB"))
-    workers = int(getattr(settings, "RETRIEVAL_MAINTENANCE_WORKERS", 2))
+    memory = str(settings.RETRIEVAL_MAINTENANCE_WORK_MEM)
+    workers = int(settings.RETRIEVAL_MAINTENANCE_WORKERS)
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('maintenance_work_mem', %s, false)", [memory])
         cursor.execute("SELECT set_config('max_parallel_maintenance_workers', %s, false)", [str(workers)])
@@ -261,7 +259,7 @@ def purge_partition(collection: Collection, *, method: str | None = None) -> dic
     deleted rows survives even in free space) but blocks the collection's queries while it runs.
     `vacuum`: a plain VACUUM with index cleanup (pgvector repairs the graph in place).
     """
-    method = method or str(getattr(settings, "RETRIEVAL_PURGE_METHOD", "reindex"))
+    method = method or str(settings.RETRIEVAL_PURGE_METHOD)
     if method not in PURGE_METHODS:
         raise ValueError(f"RETRIEVAL_PURGE_METHOD must be one of {', '.join(PURGE_METHODS)}")
     if connection.in_atomic_block:

@@ -16,10 +16,34 @@ from django.conf import settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from governance import embedded
 from governance.roles import AUDITOR, COMPLIANCE_OFFICER, ENGINEER
 from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Importing settings starts nothing (pytest-django imported them before this file); start the embedded
+# PostgreSQL and Redis now, before any test touches them. `make test` has started them already.
+embedded.start_services()
+if settings.EMBEDDED_POSTGRES:
+    # A server started just now may have put its socket elsewhere (a data dir path too long for one).
+    settings.DATABASES["default"]["HOST"] = embedded.postgres_uri().rsplit("?host=", 1)[1]
+
+# Their BEFORE TRUNCATE triggers (migration 0003) refuse the TRUNCATE pytest-django empties tables with.
+AUDIT_TRUNCATE_TRIGGERS = {
+    "governance_auditevent": "governance_auditevent_no_truncate",
+    "governance_auditchainhead": "governance_auditchainhead_no_truncate",
+}
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> None:
+    """The test database, with the audit tables' TRUNCATE guard disabled there only (README: Tests)."""
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        for table, trigger in AUDIT_TRUNCATE_TRIGGERS.items():
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +55,32 @@ def _fast_password_hashing(settings: Any) -> None:
 @pytest.fixture(autouse=True)
 def _media_root(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     settings.MEDIA_ROOT = str(tmp_path_factory.getbasetemp() / "media")
+
+
+@pytest.fixture(autouse=True)
+def _drop_partitions_after_flush(request: pytest.FixtureRequest, django_db_blocker: Any) -> Iterator[None]:
+    """Drop the collections' chunk partitions a transactional test leaves behind.
+
+    pytest-django empties tables with TRUNCATE, which keeps the partitions; a later collection that got
+    the same primary key (sequences reset) would find its partition name taken. The clean-up lives here,
+    not in retrieval.storage.create_partition, so production never drops a table on create.
+    """
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or bool(
+        marker and (marker.kwargs.get("transaction") or marker.args[:1] == (True,))
+    )
+    if not transactional:
+        return
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT inhrelid::regclass::text FROM pg_inherits"
+            " WHERE inhparent = to_regclass('retrieval_chunk')"
+        )
+        for (partition,) in cursor.fetchall():
+            cursor.execute(f"DROP TABLE IF EXISTS {partition}")
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from governance.admin import ServiceAdmin
+from governance.admin_base import PolicyAdmin, PolicyTabularInline
 from governance.errors import DomainError
 from training.charts import loss_curve_png
 from training.models import AdapterVersion, BaseModel, Evaluation, FineTuneEvent, FineTuneJob
@@ -24,11 +24,11 @@ from training.services import adapters, jobs
 from training.services.evaluations import KNOWN_METRICS
 
 
-class ReadOnlyAdmin(ServiceAdmin):
-    """Rows are written by the API and the worker; the admin shows them."""
+class ReadOnlyAdmin(PolicyAdmin):
+    """Rows are written by the API and the worker; the admin shows them and runs the status actions."""
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    offers_add = False
+    offers_change = False
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return [f.name for f in self.model._meta.fields] + list(self.readonly_fields)
@@ -54,24 +54,26 @@ def _run_action(request: HttpRequest, queryset: QuerySet[Any], label: str, call:
 
 @admin.register(BaseModel)
 class BaseModelAdmin(ReadOnlyAdmin):
+    policy_resource = "base_model"
     list_display = ["name", "architecture", "parameter_count", "max_sequence_length", "status", "licence"]
     list_filter = ["status", "architecture"]
     search_fields = ["name", "path"]
 
 
-class FineTuneEventInline(admin.TabularInline):
+class FineTuneEventInline(PolicyTabularInline):
+    """The job's events table: step, loss, learning rate, level and message, oldest first."""
+
     model = FineTuneEvent
+    policy_resource = "fine_tune_event"
     fields = ("created_at", "level", "kind", "step", "loss", "learning_rate", "tokens_per_s", "message")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    ordering = ("id",)
+    verbose_name_plural = "events"
 
 
 @admin.register(FineTuneJob)
 class FineTuneJobAdmin(ReadOnlyAdmin):
+    policy_resource = "fine_tune_job"
     list_display = [
         "id",
         "ai_system",
@@ -105,7 +107,7 @@ class FineTuneJobAdmin(ReadOnlyAdmin):
         png = base64.b64encode(loss_curve_png(points, title=f"job {job.pk} training loss")).decode()
         return format_html("<img alt='loss curve' src='data:image/png;base64,{}'>", png)
 
-    @admin.action(description="Cancel the selected jobs")
+    @admin.action(description="Cancel the selected jobs", permissions=["write"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[FineTuneJob]) -> None:
         _run_action(
             request, queryset, "Cancelled", lambda job: jobs.fine_tune_job_cancel(actor=request.user, job=job)
@@ -114,6 +116,7 @@ class FineTuneJobAdmin(ReadOnlyAdmin):
 
 @admin.register(AdapterVersion)
 class AdapterVersionAdmin(ReadOnlyAdmin):
+    policy_resource = "adapter"
     list_display = [
         "name",
         "status",
@@ -160,16 +163,14 @@ class AdapterVersionAdmin(ReadOnlyAdmin):
             mine.sample_count if mine else (base.sample_count if base else 0),
         )
 
-    @admin.action(description="Approve (compliance officer)")
-    def approve(self, request: HttpRequest, queryset: QuerySet[AdapterVersion]) -> None:
-        _run_action(
-            request,
-            queryset,
-            "Approved",
-            lambda a: adapters.adapter_version_approve(actor=request.user, adapter=a),
-        )
+    @admin.action(description="Approve (compliance officer)", permissions=["review"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[AdapterVersion]) -> Any:
+        # A failed evaluation needs a written override: training/admin_override.py asks for it.
+        from training.admin_override import approve_with_override
 
-    @admin.action(description="Retire (compliance officer)")
+        return approve_with_override(self, request, queryset)
+
+    @admin.action(description="Retire (compliance officer)", permissions=["review"])
     def retire(self, request: HttpRequest, queryset: QuerySet[AdapterVersion]) -> None:
         _run_action(
             request,
@@ -192,6 +193,7 @@ def _delta(mine: Evaluation | None, base: Evaluation | None, name: str) -> str:
 
 @admin.register(Evaluation)
 class EvaluationAdmin(ReadOnlyAdmin):
+    policy_resource = "evaluation"
     list_display = [
         "id",
         "subject",

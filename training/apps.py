@@ -18,8 +18,10 @@ class TrainingConfig(AppConfig):
         from celery.signals import worker_init
 
         from governance.participants import register_api_routes
+        from training.gates import register_gates
 
         register_api_routes("training.api.urls")
+        register_gates()
         worker_init.connect(_preload_ml_libraries, weak=False, dispatch_uid="training-preload")
 
 
@@ -32,7 +34,7 @@ def _preload_ml_libraries(**kwargs: Any) -> None:
     """
     from training import conf
 
-    if conf.setting_str("TRAINING_PRELOAD", "1") in {"0", "false", "no", "off"}:
+    if not conf.preload():
         return
     import peft  # noqa: F401
     import torch  # noqa: F401

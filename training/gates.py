@@ -1,4 +1,8 @@
-"""Gates a fine-tune job passes at creation (DESIGN section 8); every failure is reported, not the first."""
+"""The gates of a fine-tune job (DESIGN sections 8 and 15), registered in the governance gate registry.
+
+They run when the job is created (a refusal lists every failed gate) and again when a worker claims it,
+so a DPIA that expired or a dataset tainted while the job waited in the queue still stops it.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +10,33 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from governance import gates
 from governance.choices import AISystemStatus, DatasetPurpose, DatasetVersionStatus
+from governance.gates import Failure
 from governance.models import AISystem, DatasetVersion
 from governance.selectors.registers import dpia_effective_for_dataset
 from training.choices import AdapterStatus, BaseModelStatus
-from training.models import AdapterVersion, BaseModel
+from training.models import AdapterVersion, BaseModel, FineTuneJob
+
+SCOPE = "fine_tune_job"
 
 
 @dataclass(frozen=True)
-class GateFailure:
-    """One failed gate: a stable code and a sentence for the person who reads the refusal."""
+class JobSubject:
+    """What the gates look at: the inputs of a job about to be created, or those of a stored one."""
 
-    gate: str
-    message: str
-    details: dict[str, Any] | None = None
+    ai_system: AISystem
+    base_model: BaseModel
+    version: DatasetVersion
+    max_seq_length: int
 
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"gate": self.gate, "message": self.message}
-        if self.details:
-            out["details"] = self.details
-        return out
+    @classmethod
+    def of_job(cls, job_id: int) -> JobSubject:
+        """The job's inputs as they are now in the database (not as they were when it was queued)."""
+        job = FineTuneJob.objects.select_related("ai_system", "base_model", "dataset_version__dataset").get(
+            pk=job_id
+        )
+        return cls(job.ai_system, job.base_model, job.dataset_version, job.hyperparameters["max_seq_length"])
 
 
 def dataset_version_taint(version: DatasetVersion) -> str:
@@ -42,94 +53,110 @@ def dataset_version_taint(version: DatasetVersion) -> str:
     return f"adapter {tainted.name} trained on it is tainted: {tainted.taint_reason}" if tainted else ""
 
 
-def job_gate_failures(
-    *, ai_system: AISystem, base_model: BaseModel, version: DatasetVersion, max_seq_length: int
-) -> list[GateFailure]:
-    """Check every gate and return the ones that fail (an empty list means the job may start)."""
-    dataset = version.dataset
-    failures: list[GateFailure] = []
-    if ai_system.status == AISystemStatus.RETIRED:
-        failures.append(GateFailure("ai_system_retired", "the AI system is retired"))
-    if version.status != DatasetVersionStatus.READY:
-        failures.append(
-            GateFailure(
-                "dataset_not_scanned",
-                f"the dataset version is '{version.status}': it must be scanned (ready) first",
-                {"status": version.status},
-            )
-        )
-    if dataset.purpose != DatasetPurpose.TRAINING:
-        failures.append(
-            GateFailure(
-                "dataset_purpose",
-                f"the dataset's purpose is '{dataset.purpose}', not training",
-                {"purpose": dataset.purpose},
-            )
-        )
-    if not dataset.legal_basis:
-        failures.append(GateFailure("no_legal_basis", "the dataset has no GDPR Art. 6 legal basis recorded"))
-    personal = version.contains_personal_data or dataset.contains_personal_data
-    if personal and dpia_effective_for_dataset(dataset) is None:
-        failures.append(
-            GateFailure(
-                "no_dpia", "the dataset holds personal data and no approved, unexpired DPIA covers it"
-            )
-        )
-    if version.holdout_count <= 0:
-        failures.append(
-            GateFailure("no_holdout", "the dataset version has no hold-out records to evaluate on")
-        )
-    failures.extend(_taint_failures(base_model, version))
-    if base_model.status != BaseModelStatus.READY:
-        failures.append(
-            GateFailure(
-                "base_model_not_ready",
-                f"the base model's weight manifest is '{base_model.status}', not ready",
-                {"status": base_model.status},
-            )
-        )
-    if not failures:
-        failures.extend(_length_failures(base_model, version, max_seq_length))
-    return failures
+def ai_system_retired(s: JobSubject) -> Failure | None:
+    if s.ai_system.status == AISystemStatus.RETIRED:
+        return Failure("the AI system is retired")
+    return None
 
 
-def _taint_failures(base_model: BaseModel, version: DatasetVersion) -> list[GateFailure]:
-    failures = []
-    if base_model.taint_reason:
-        failures.append(
-            GateFailure("tainted_base_model", f"the base model is tainted: {base_model.taint_reason}")
+def dataset_not_scanned(s: JobSubject) -> Failure | None:
+    if s.version.status != DatasetVersionStatus.READY:
+        return Failure(
+            f"the dataset version is '{s.version.status}': it must be scanned (ready) first",
+            {"status": s.version.status},
         )
-    reason = dataset_version_taint(version)
-    if reason:
-        failures.append(GateFailure("tainted_dataset_version", f"the dataset version is tainted: {reason}"))
-    return failures
+    return None
 
 
-def _length_failures(
-    base_model: BaseModel, version: DatasetVersion, max_seq_length: int
-) -> list[GateFailure]:
-    # Runs last and only on a scanned version: it reads and tokenizes every train record.
+def dataset_purpose(s: JobSubject) -> Failure | None:
+    purpose = s.version.dataset.purpose
+    if purpose != DatasetPurpose.TRAINING:
+        return Failure(f"the dataset's purpose is '{purpose}', not training", {"purpose": purpose})
+    return None
+
+
+def dataset_not_linked(s: JobSubject) -> Failure | None:
+    # The dataset register says which systems may use a dataset; a job must not borrow another's data.
+    if not s.version.dataset.ai_systems.filter(pk=s.ai_system.pk).exists():
+        return Failure(
+            "the dataset is not linked to the job's AI system",
+            {"ai_system": s.ai_system.pk, "dataset": s.version.dataset_id},
+        )
+    return None
+
+
+def no_legal_basis(s: JobSubject) -> Failure | None:
+    if not s.version.dataset.legal_basis:
+        return Failure("the dataset has no GDPR Art. 6 legal basis recorded")
+    return None
+
+
+def _personal(s: JobSubject) -> bool:
+    return bool(s.version.contains_personal_data or s.version.dataset.contains_personal_data)
+
+
+def no_dpia(s: JobSubject) -> Failure | None:
+    if _personal(s) and dpia_effective_for_dataset(s.version.dataset) is None:
+        return Failure("the dataset holds personal data and no approved, unexpired DPIA covers it")
+    return None
+
+
+def dpia_not_for_ai_system(s: JobSubject) -> Failure | None:
+    # Only when some DPIA covers the dataset (otherwise `no_dpia` said it): it must assess this system.
+    dataset = s.version.dataset
+    if not _personal(s) or dpia_effective_for_dataset(dataset) is None:
+        return None
+    if dpia_effective_for_dataset(dataset, ai_system=s.ai_system) is None:
+        return Failure(
+            "the approved DPIA that covers the dataset assesses another AI system, not the job's",
+            {"ai_system": s.ai_system.pk},
+        )
+    return None
+
+
+def no_holdout(s: JobSubject) -> Failure | None:
+    if s.version.holdout_count <= 0:
+        return Failure("the dataset version has no hold-out records to evaluate on")
+    return None
+
+
+def tainted_base_model(s: JobSubject) -> Failure | None:
+    if s.base_model.taint_reason:
+        return Failure(f"the base model is tainted: {s.base_model.taint_reason}")
+    return None
+
+
+def tainted_dataset_version(s: JobSubject) -> Failure | None:
+    reason = dataset_version_taint(s.version)
+    return Failure(f"the dataset version is tainted: {reason}") if reason else None
+
+
+def base_model_not_ready(s: JobSubject) -> Failure | None:
+    if s.base_model.status != BaseModelStatus.READY:
+        return Failure(
+            f"the base model's weight manifest is '{s.base_model.status}', not ready",
+            {"status": s.base_model.status},
+        )
+    return None
+
+
+def records_too_long(s: JobSubject) -> Failure | None:
+    """Registered to run last and only when the rest passed: it reads and tokenizes every train record."""
     from training.trainer.data import DataError, count_too_long
 
     try:
-        total, too_long = count_too_long(
-            _tokenizer(base_model.path, base_model.config_sha256), version, max_seq_length=max_seq_length
-        )
+        tokenizer = _tokenizer(s.base_model.path, s.base_model.config_sha256)
+        total, too_long = count_too_long(tokenizer, s.version, max_seq_length=s.max_seq_length)
     except (DataError, OSError) as exc:
-        return [
-            GateFailure(
-                "dataset_unreadable", f"the dataset version's file cannot be read ({type(exc).__name__})"
-            )
-        ]
+        return Failure(
+            f"the dataset version's file cannot be read ({type(exc).__name__})", code="dataset_unreadable"
+        )
     if total and too_long == total:
-        return [
-            GateFailure(
-                "records_too_long",
-                f"all {total} train records are longer than max_seq_length={max_seq_length} tokens",
-                {"train_records": total, "too_long": too_long, "max_seq_length": max_seq_length},
-            )
-        ]
-    return []
+        return Failure(
+            f"all {total} train records are longer than max_seq_length={s.max_seq_length} tokens",
+            {"train_records": total, "too_long": too_long, "max_seq_length": s.max_seq_length},
+        )
+    return None
 
 
 @lru_cache(maxsize=4)
@@ -137,3 +164,22 @@ def _tokenizer(path: str, config_sha256: str) -> Any:
     from training.trainer.data import load_tokenizer
 
     return load_tokenizer(path)
+
+
+def register_gates() -> None:
+    """Called from TrainingConfig.ready(); the order here is the order a refusal lists them in."""
+    for check in (
+        ai_system_retired,
+        dataset_not_scanned,
+        dataset_purpose,
+        dataset_not_linked,
+        no_legal_basis,
+        no_dpia,
+        dpia_not_for_ai_system,
+        no_holdout,
+        tainted_base_model,
+        tainted_dataset_version,
+        base_model_not_ready,
+    ):
+        gates.register(SCOPE, check.__name__, check)
+    gates.register(SCOPE, "records_too_long", records_too_long, after_others=True)

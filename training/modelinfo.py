@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,14 @@ def _refuse(message: str, code: str, path: str) -> ValidationFailed:
     return ValidationFailed(message, code=code, details={"field": "path", "path": path})
 
 
+def _unusable_path() -> ValidationFailed:
+    return ValidationFailed(
+        "no readable model directory exists at this path under the allowed base model roots",
+        code="base_model_path_unusable",
+        details={"field": "path"},
+    )
+
+
 def check_model_dir(raw: str) -> Path:
     """The directory, if it exists, lies under an allowed root and holds a config, weights and a tokenizer."""
     path = Path(raw)
@@ -43,10 +52,12 @@ def check_model_dir(raw: str) -> Path:
         raise _refuse("the base model path must be absolute", "base_model_path_not_absolute", raw)
     path = path.resolve()
     roots = conf.base_model_roots()
+    # Outside the roots, missing, not a directory or unreadable: one error, with the same code, message
+    # and details (not even the path), so the answer cannot be used to probe the host's filesystem.
     if roots and not any(path.is_relative_to(root) for root in roots):
-        raise _refuse("the path is outside TRAINING_BASE_MODEL_ROOTS", "base_model_path_not_allowed", raw)
-    if not path.is_dir():
-        raise _refuse("no directory exists at this path", "base_model_path_not_found", raw)
+        raise _unusable_path()
+    if not path.is_dir() or not os.access(path, os.R_OK | os.X_OK):
+        raise _unusable_path()
     if not (path / "config.json").is_file():
         raise _refuse("the directory holds no config.json: it is not a model", "base_model_not_a_model", raw)
     if not any(p.suffix in WEIGHT_SUFFIXES for p in path.iterdir() if p.is_file()):

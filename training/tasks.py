@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import timedelta
 
 from celery import shared_task
 
+from governance import claim
+from governance.enqueue import send_now
 from training import conf
+from training.choices import ACTIVE_JOB_STATUSES, BaseModelStatus
+from training.models import BaseModel, FineTuneJob
 from training.services import base_models, jobs, runs
 
 logger = logging.getLogger(__name__)
 
 # A day by default; a 7B run on a big dataset may need more (TRAINING_TASK_TIME_LIMIT, seconds).
-TIME_LIMIT = conf.setting_int("TRAINING_TASK_TIME_LIMIT", 24 * 3600)
+TIME_LIMIT = conf.task_time_limit()
+JOB_TASK = "training.tasks.run_fine_tune_job"
+MANIFEST_TASK = "training.tasks.compute_base_model_manifest"
 
 
 @shared_task(
@@ -31,5 +39,32 @@ def run_fine_tune_job(job_id: int) -> None:
 
 @shared_task(queue="gpu", acks_late=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60)
 def compute_base_model_manifest(base_model_id: int) -> None:
-    """Hash the weight files where they live (a GPU host); a ready manifest is left alone."""
+    """Hash the weight files where they live (a GPU host); a ready or live-held manifest is left alone."""
     base_models.base_model_compute_manifest(base_model_id=base_model_id)
+
+
+def _resender(task_name: str) -> Callable[[list[int]], None]:
+    def resend(pks: list[int]) -> None:
+        for pk in pks:
+            send_now(task_name, pk, queue="gpu")
+
+    return resend
+
+
+claim.register(
+    claim.ClaimKind(
+        name="fine_tune_job",
+        model=FineTuneJob,
+        claimable_statuses=list(ACTIVE_JOB_STATUSES),
+        resend=_resender(JOB_TASK),
+        stale_after=lambda: timedelta(seconds=conf.heartbeat_stale_s()),
+    )
+)
+claim.register(
+    claim.ClaimKind(
+        name="base_model_manifest",
+        model=BaseModel,
+        claimable_statuses=[BaseModelStatus.PENDING],
+        resend=_resender(MANIFEST_TASK),
+    )
+)

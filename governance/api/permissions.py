@@ -1,29 +1,51 @@
-"""Role-based permissions: auditors read, engineers and officers write, officers review."""
+"""The API's permission class: it asks governance/policy.py, like the admin and the services."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
-from governance.roles import AUDITOR, COMPLIANCE_OFFICER, ENGINEER, roles_of
-
-READ_ROLES = (COMPLIANCE_OFFICER, ENGINEER, AUDITOR)
-WRITE_ROLES = (COMPLIANCE_OFFICER, ENGINEER)
-REVIEW_ROLES = (COMPLIANCE_OFFICER,)
+from governance.policy import READ, WRITE, allowed
 
 
 class RolePermission(BasePermission):
-    """Views name `read_roles` / `write_roles`; the defaults suit the registers."""
+    """Views name `policy_resource`; safe methods read, others write, `policy_verbs` maps named actions.
+
+    Anonymous callers are refused before the policy is asked, so DRF answers 401 (TokenAuthentication
+    supplies the WWW-Authenticate header) and a logged-in user without the role gets 403. A method the
+    route does not offer is judged by the policy's "api" line: whoever may write anywhere learns it is a
+    405, everyone else gets the same 403 as for any write.
+    """
 
     message = "your role does not allow this"
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if not request.user or not request.user.is_authenticated:
             return False
-        if request.method in SAFE_METHODS:
-            allowed = getattr(view, "read_roles", READ_ROLES)
-        else:
-            allowed = getattr(view, "write_roles", WRITE_ROLES)
-        return bool(roles_of(request.user) & set(allowed))
+        if not hasattr(view, (request.method or "").lower()):
+            return allowed(request.user, "api", READ if request.method in SAFE_METHODS else WRITE)
+        return allowed(request.user, resource_of(view), verb_of(request, view))
+
+
+def resource_of(view: Any) -> str:
+    """The policy resource a view declares; a view that declares none is a configuration error."""
+    # Imported here: rest_framework.routers imports the views module, which loads this class.
+    from rest_framework.routers import APIRootView
+
+    resource = getattr(view, "policy_resource", None)
+    if resource is None and isinstance(view, APIRootView):
+        return "api"
+    if not resource:
+        raise ImproperlyConfigured(f"{type(view).__name__} declares no policy_resource")
+    return str(resource)
+
+
+def verb_of(request: Request, view: Any) -> str:
+    """The verb of this call: the view's mapping for its action, else read for safe methods, else write."""
+    verb = getattr(view, "policy_verbs", {}).get(getattr(view, "action", None))
+    if verb is not None:
+        return str(verb)
+    return READ if request.method in SAFE_METHODS else WRITE

@@ -7,7 +7,7 @@ exception handler (governance/api/errors.py) can produce for it, each with the e
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
@@ -43,7 +43,7 @@ class ErrorOut(serializers.Serializer):
 class AutoSchema(SpectacularAutoSchema):
     """Adds the documented error responses to every operation unless the view already names them."""
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         statuses = _READ if self.method in ("GET", "HEAD", "OPTIONS") else _WRITE
         for status_code in statuses:

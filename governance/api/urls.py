@@ -1,13 +1,36 @@
-"""Routes of the governance API under /api/v1/."""
+"""Routes of the governance API under /api/v1/, and the API root listing every app's resources."""
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import Any
+
 from django.urls import path
-from rest_framework.routers import DefaultRouter
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.routers import APIRootView, DefaultRouter
 
 from governance.api import views
+from governance.participants import api_routes
+
+
+class AllResourcesRootView(APIRootView):
+    """The API root: governance's resources and those of every app that registered its routes."""
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # Read the registered route modules by name at request time: governance never imports the
+        # retrieval or training modules itself, and an app that registers later shows up here too.
+        names = dict(self.api_root_dict or {})
+        for module in api_routes():
+            app_router = getattr(import_module(module), "router", None)
+            for prefix, _viewset, basename in getattr(app_router, "registry", ()):
+                names.setdefault(prefix, f"{basename}-list")
+        self.api_root_dict = names
+        return super().get(request, *args, **kwargs)
+
 
 router = DefaultRouter()
+router.APIRootView = AllResourcesRootView
 router.register("ai-systems", views.AISystemViewSet, basename="ai-system")
 router.register("datasets", views.DatasetViewSet, basename="dataset")
 router.register("dataset-versions", views.DatasetVersionViewSet, basename="dataset-version")

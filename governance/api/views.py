@@ -10,15 +10,15 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
+from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from governance.api import serializers as s
-from governance.api.parsers import StrictMultiPartParser
-from governance.api.permissions import READ_ROLES, REVIEW_ROLES
-from governance.errors import TooLarge, ValidationFailed
+from governance.api.parsers import BoundedJSONParser, StrictMultiPartParser
+from governance.api.validation import valid_input as _valid
+from governance.errors import TooLarge, TooManyRequests, ValidationFailed
 from governance.models import DPIA, AISystem, AuditEvent, Dataset, DatasetVersion
 from governance.selectors import registers
 from governance.services import audit, datasets, dpia, systems
@@ -28,7 +28,21 @@ class TokenView(ObtainAuthToken):
     """Exchange a username and password for an API token."""
 
     permission_classes = [AllowAny]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return super().post(request, *args, **kwargs)
+        except DRFValidationError:
+            # django-axes marks the request once this username and address are locked out (settings:
+            # AXES_FAILURE_LIMIT); from then on even the right password is refused until the cool-off.
+            if getattr(request, "axes_locked_out", False):
+                raise TooManyRequests(
+                    "too many failed logins for this account from this address; try again later",
+                    code="too_many_login_attempts",
+                    details={"retry_after_minutes": settings.AXES_COOLOFF_MINUTES},
+                ) from None
+            raise
 
 
 class AISystemFilter(django_filters.FilterSet):
@@ -44,6 +58,7 @@ class AISystemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     serializer_class = s.AISystemOut
     filterset_class = AISystemFilter
+    policy_resource = "ai_system"
 
     def get_queryset(self) -> Any:
         return registers.ai_system_list()
@@ -76,6 +91,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     serializer_class = s.DatasetOut
     filterset_class = DatasetFilter
+    policy_resource = "dataset"
 
     def get_queryset(self) -> Any:
         return registers.dataset_list()
@@ -147,6 +163,7 @@ class DatasetVersionViewSet(viewsets.ReadOnlyModelViewSet[DatasetVersion]):
 
     serializer_class = s.DatasetVersionOut
     filterset_class = DatasetVersionFilter
+    policy_resource = "dataset_version"
 
     def get_queryset(self) -> Any:
         return registers.dataset_version_list()
@@ -163,14 +180,11 @@ class DPIAViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     serializer_class = s.DPIAOut
     filterset_class = DPIAFilter
+    policy_resource = "dpia"
+    policy_verbs = {"approve": "review", "reject": "review"}
 
     def get_queryset(self) -> Any:
         return registers.dpia_list()
-
-    def get_permissions(self) -> Any:
-        if self.action in ("approve", "reject"):
-            self.write_roles = REVIEW_ROLES
-        return super().get_permissions()
 
     @extend_schema(request=s.DPIAIn, responses={201: s.DPIAOut})
     def create(self, request: Request) -> Response:
@@ -225,7 +239,7 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet[AuditEvent]):
     serializer_class = s.AuditEventOut
     filterset_class = AuditEventFilter
     lookup_field = "sequence"
-    read_roles = READ_ROLES
+    policy_resource = "audit_event"
 
     def get_queryset(self) -> Any:
         return registers.audit_event_list()
@@ -235,10 +249,3 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet[AuditEvent]):
     def verify(self, request: Request) -> Response:
         result = audit.audit_verify_chain()
         return Response(result.as_dict())
-
-
-def _valid(serializer_class: type[Any], data: Any, *, partial: bool = False) -> dict[str, Any]:
-    serializer = serializer_class(data=data, partial=partial)
-    if not serializer.is_valid():
-        raise ValidationFailed("the data is not valid", code="validation_failed", details=serializer.errors)
-    return dict(serializer.validated_data)

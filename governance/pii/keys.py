@@ -25,20 +25,12 @@ _KEY_TYPE_BY_ENTITY = {
 }
 KEY_TYPES: tuple[str, ...] = tuple(_KEY_TYPE_BY_ENTITY.values())
 
-# Regions whose national formats are recognised (international +NN numbers are found whatever the
-# list). Home region first: a nationally written number is read as Polish when Polish-valid. Each
-# region is one more python-phonenumbers pass over the text, about 2 ms of CPU per KB here, the
-# largest single cost of the regex engine. DE is left out: its numbering plan accepts amounts such
-# as "3538.11" and groups of IBAN digits. settings.PII_PHONE_REGIONS overrides the list; changing
-# it or its order changes the keys of nationally written numbers, as changing the secret would.
-DEFAULT_PHONE_REGIONS: tuple[str, ...] = ("PL", "GB", "US")
-
 _WHITESPACE = re.compile(r"\s+")
 
 
 def phone_regions() -> tuple[str, ...]:
-    """Regions whose national formats are recognised, in order of preference."""
-    return tuple(getattr(settings, "PII_PHONE_REGIONS", DEFAULT_PHONE_REGIONS))
+    """Regions whose national formats are recognised, in order of preference (settings.PII_PHONE_REGIONS)."""
+    return tuple(settings.PII_PHONE_REGIONS)
 
 
 def key_type_for(entity_type: str) -> str:

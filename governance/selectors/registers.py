@@ -25,15 +25,14 @@ def dpia_list() -> QuerySet[DPIA]:
     return DPIA.objects.select_related("ai_system", "created_by", "reviewer").prefetch_related("datasets")
 
 
-def dpia_effective_for_dataset(dataset: Dataset) -> DPIA | None:
-    """An approved DPIA covering the dataset whose review date has not passed."""
-    return (
-        DPIA.objects.filter(
-            datasets=dataset, status=DPIAStatus.APPROVED, review_due__gte=timezone.localdate()
-        )
-        .order_by("-approved_at")
-        .first()
+def dpia_effective_for_dataset(dataset: Dataset, *, ai_system: AISystem | None = None) -> DPIA | None:
+    """An approved DPIA covering the dataset whose review date has not passed (for that system, if named)."""
+    dpias = DPIA.objects.filter(
+        datasets=dataset, status=DPIAStatus.APPROVED, review_due__gte=timezone.localdate()
     )
+    if ai_system is not None:
+        dpias = dpias.filter(ai_system=ai_system)
+    return dpias.order_by("-approved_at").first()
 
 
 def audit_event_list() -> QuerySet[AuditEvent]:

@@ -145,6 +145,10 @@ def audit_verify_chain(*, expected_head_hash: str | None = None) -> ChainVerific
         prev_hash, expected_seq = event.hash, expected_seq + 1
     head_seq, head_hash = audit_chain_head()
     last_seq = expected_seq - 1
+    if checked == 0 and head_seq > 0:
+        # Every event is gone (a TRUNCATE with its trigger disabled, a restored empty table) while the
+        # head remembers them: an empty chain is only intact when nothing was ever recorded.
+        return _broken(checked, 1, f"the chain is empty but its head records {head_seq} events")
     if head_seq != last_seq:
         # Rows after the last intact link were removed (or the head row was rewritten).
         first = min(head_seq, last_seq) + 1

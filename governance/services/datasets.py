@@ -13,9 +13,9 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
 
-from governance.choices import DatasetVersionStatus, RecordSplit
+from governance.choices import RecordSplit
+from governance.enqueue import enqueue_on_commit
 from governance.errors import Conflict, TooLarge, ValidationFailed
 from governance.jsonl import (
     RecordError,
@@ -186,17 +186,54 @@ def _write_normalised(stream: IO[bytes], out: IO[bytes], parsed: _Parsed) -> Non
     )
 
 
-def holdout_ordinals(hashes: list[str], *, fraction: float, seed: int) -> set[int]:
-    """The records ranked lowest by sha256(seed:record hash) form the hold-out.
+def holdout_score(record_hash: str, *, seed: int) -> float:
+    """A record's place in [0, 1), from sha256(seed:record hash) alone."""
+    digest = hashlib.sha256(f"{seed}:{record_hash}".encode()).hexdigest()
+    return int(digest[:16], 16) / 2**64
 
-    Depends only on the seed and the records' content, so the same file always splits the same way and
-    a record keeps its split when others are removed (DESIGN section 9).
+
+def holdout_ordinals(
+    hashes: list[str], *, fraction: float, seed: int, parent: DatasetVersion | None = None
+) -> set[int]:
+    """The hold-out: each record on its own score, so removing others never moves it (DESIGN 9).
+
+    A record is held out iff its score is below the fraction. A child version split with its parent's
+    seed and fraction keeps the parent's split for every record the parent held, so a version rewritten
+    without some records (erasure) never moves a hold-out record into training or back.
     """
     if len(hashes) < 2:
         return set()
-    count = max(1, round(len(hashes) * fraction))
-    ranked = sorted(range(len(hashes)), key=lambda i: hashlib.sha256(f"{seed}:{hashes[i]}".encode()).digest())
-    return set(ranked[:count])
+    inherited = _parent_splits(hashes, parent, fraction=fraction, seed=seed)
+    chosen: set[int] = set()
+    fresh: list[int] = []
+    for ordinal, digest in enumerate(hashes):
+        if digest in inherited:
+            if inherited[digest]:
+                chosen.add(ordinal)
+        else:
+            fresh.append(ordinal)
+            if holdout_score(digest, seed=seed) < fraction:
+                chosen.add(ordinal)
+    if not chosen and fresh:
+        # A tiny upload may have no record under the threshold; hold out its lowest-scored new record
+        # so it can still be evaluated. Records the parent held keep their split even then: a record
+        # the parent trained on never becomes evaluation data.
+        chosen.add(min(fresh, key=lambda i: holdout_score(hashes[i], seed=seed)))
+    return chosen
+
+
+def _parent_splits(
+    hashes: list[str], parent: DatasetVersion | None, *, fraction: float, seed: int
+) -> dict[str, bool]:
+    """Record hash -> held out, for the records of the parent split the same way; empty otherwise."""
+    if parent is None or parent.split_seed != seed or parent.holdout_fraction != fraction:
+        return {}  # a new seed or fraction asks for a new split
+    found: dict[str, bool] = {}
+    rows = DatasetRecord.objects.filter(version=parent)
+    for start in range(0, len(hashes), 10_000):
+        chunk = rows.filter(sha256__in=hashes[start : start + 10_000]).values_list("sha256", "split")
+        found.update((digest, split == RecordSplit.HOLDOUT) for digest, split in chunk)
+    return found
 
 
 def _copy_records(version: DatasetVersion, parsed: _Parsed, holdout: set[int]) -> None:
@@ -248,7 +285,8 @@ def _store_version(
     last = locked.versions.order_by("-number").first()
     number = last.number + 1 if last else 1
     relative = Path("datasets") / str(dataset.pk) / f"v{number}-{parsed.sha256[:12]}.jsonl"
-    holdout = holdout_ordinals(parsed.hashes, fraction=fraction, seed=seed)
+    parent = parent or last
+    holdout = holdout_ordinals(parsed.hashes, fraction=fraction, seed=seed, parent=parent)
     version = DatasetVersion.objects.create(
         dataset=locked,
         number=number,
@@ -262,7 +300,7 @@ def _store_version(
         split_seed=seed,
         holdout_count=len(holdout),
         record_format="mixed" if len(parsed.formats) > 1 else parsed.formats.pop(),
-        parent=parent or last,
+        parent=parent,
         reason=reason,
         created_by=user_or_none(actor),
     )
@@ -270,7 +308,7 @@ def _store_version(
     target = Path(settings.MEDIA_ROOT) / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(parsed.path, target)
-    transaction.on_commit(lambda: _enqueue_scan(version.pk))
+    enqueue_on_commit("governance.tasks.scan_dataset_version", version.pk)
     audit_record(
         actor=actor,
         action="dataset_version.created",
@@ -289,22 +327,5 @@ def _store_version(
     return version
 
 
-def _enqueue_scan(version_id: int) -> None:
-    from governance.tasks import scan_dataset_version
-
-    scan_dataset_version.delay(version_id)
-
-
 def dataset_version_path(version: DatasetVersion) -> Path:
     return Path(settings.MEDIA_ROOT) / version.file
-
-
-# --- Scanning ------------------------------------------------------------------------------------
-
-
-def dataset_version_claim_scan(*, version_id: int) -> bool:
-    """Claim a version for scanning; a redelivered task resumes a scan its crashed worker left."""
-    claimed = DatasetVersion.objects.filter(
-        id=version_id, status__in=[DatasetVersionStatus.PENDING, DatasetVersionStatus.SCANNING]
-    ).update(status=DatasetVersionStatus.SCANNING, scan_started_at=timezone.now())
-    return claimed == 1

@@ -1,4 +1,4 @@
-"""A small demo: one user per role, an AI system, a scanned dataset with some PII, a draft DPIA."""
+"""A small demo: one user per role, an AI system, a scanned dataset with some PII, a DPIA in review."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from governance import embedded
-from governance.choices import Approach, DatasetPurpose, LegalBasis, RiskClass
+from governance.choices import Approach, DatasetPurpose, LegalBasis, Level, RiskClass
 from governance.models import AISystem
 from governance.roles import AUDITOR, COMPLIANCE_OFFICER, ENGINEER
 from governance.services import datasets, dpia, scanning, systems
@@ -55,34 +55,79 @@ def _ensure_users() -> dict[str, str]:
     return credentials
 
 
-def demo_records(count: int, *, seed: int = 7) -> list[dict[str, str]]:
-    """Support tickets, some of them carrying names, e-mails, phones and PESEL numbers."""
+# A ticket-routing task: each ticket names its topic in a few words and the answer is one of four labels,
+# so a few epochs of the tiny demo model learn it and accuracy against the untrained base is measurable.
+DEMO_LABELS = {
+    "billing": [
+        "My invoice for {m} is wrong",
+        "I was charged twice in {m}",
+        "Where is my invoice from {m}?",
+        "Please refund the payment from {m}",
+    ],
+    "delivery": [
+        "The parcel from {m} never arrived",
+        "Can I change the delivery address for the {m} order?",
+        "The courier lost my {m} parcel",
+    ],
+    "account": [
+        "I cannot log in since {m}",
+        "How do I reset my password? It expired in {m}",
+        "Please close my account, opened in {m}",
+    ],
+    "technical": [
+        "The app crashes when I open it since {m}",
+        "The page shows an error since {m}",
+        "The upload button does nothing since {m}",
+    ],
+}
+MONTHS = ["January", "February", "March", "April", "May", "June"]
+DEMO_RECORD_COUNT = 160
+
+
+def demo_records(count: int = DEMO_RECORD_COUNT, *, seed: int = 7) -> list[dict[str, str]]:
+    """Support tickets labelled with their queue; every third carries a name, e-mail, phone and PESEL."""
     rng = random.Random(seed)
     people = [
         ("Anna Nowak", "anna.nowak@example.com", "+48 601 234 567", "44051401458"),
         ("John Smith", "john.smith@example.org", "+44 20 7946 0958", "02070803628"),
     ]
-    questions = [
-        "How do I reset my password?",
-        "Where is my invoice for March?",
-        "Can I change the delivery address?",
-        "How do I close my account?",
-    ]
-    answers = [
-        "Use the 'Forgot password' link on the sign-in page.",
-        "Invoices are under Billing > History.",
-        "Yes, until the parcel leaves the warehouse.",
-        "Send a request from Settings > Account.",
-    ]
     records = []
     for i in range(count):
-        k = rng.randrange(len(questions))
-        question = f"{questions[k]} (ticket {i})"
+        label = rng.choice(sorted(DEMO_LABELS))
+        ticket = rng.choice(DEMO_LABELS[label]).format(m=rng.choice(MONTHS))
         if i % 3 == 0:
             name, email, phone, pesel = rng.choice(people)
-            question = f"Hi, I am {name}, e-mail {email}, phone {phone}, PESEL {pesel}. {question}"
-        records.append({"input": question, "output": answers[k]})
+            ticket = f"I am {name}, {email}, {phone}, PESEL {pesel}. {ticket}"
+        records.append({"input": f"Ticket {i}: {ticket}. Queue?", "output": label})
     return records
+
+
+DEMO_DPIA = {
+    "title": "Support assistant DPIA",
+    "context": (
+        "Helpdesk tickets (January-June 2026) fine-tune an assistant that routes new tickets to the "
+        "billing, delivery, account or technical queue. Tickets may name the customer and carry e-mail "
+        "addresses, phone numbers and PESEL numbers. Kept until the end of 2027; processed on our own GPUs."
+    ),
+    "necessity_proportionality": (
+        "Routing by hand delays answers by a day. Only the ticket text and its queue are used; "
+        "identifiers are not needed for routing and are flagged by the PII scan for removal."
+    ),
+    "data_subject_rights": (
+        "Customers are told in the privacy notice; an erasure request removes their tickets from every "
+        "dataset version, index and adapter trained on them."
+    ),
+    "illegitimate_access_likelihood": Level.LIMITED,
+    "illegitimate_access_severity": Level.SIGNIFICANT,
+    "unwanted_modification_likelihood": Level.NEGLIGIBLE,
+    "unwanted_modification_severity": Level.LIMITED,
+    "disappearance_likelihood": Level.NEGLIGIBLE,
+    "disappearance_severity": Level.LIMITED,
+    "planned_measures": (
+        "Role-based access, an append-only audit chain, a hold-out evaluation before any adapter is "
+        "approved, and a human agent for every ticket the assistant is unsure about."
+    ),
+}
 
 
 def demo_load() -> dict[str, str]:
@@ -111,7 +156,7 @@ def demo_load() -> dict[str, str]:
             provenance="Helpdesk export, January-June 2026",
             ai_systems=[system],
         )
-    payload = "\n".join(json.dumps(r) for r in demo_records(60)).encode()
+    payload = "\n".join(json.dumps(r) for r in demo_records()).encode()
     version = datasets.dataset_version_create(
         actor=engineer,
         dataset=dataset,
@@ -120,13 +165,9 @@ def demo_load() -> dict[str, str]:
         size=len(payload),
         reason="initial export",
     )
-    datasets.dataset_version_claim_scan(version_id=version.pk)
+    scanning.dataset_version_claim_scan(version_id=version.pk)
     scanning.dataset_version_scan(version_id=version.pk)
-    dpia.dpia_create(
-        actor=engineer,
-        ai_system=system,
-        datasets=[dataset],
-        title="Support assistant DPIA",
-        context="Customer tickets are used to fine-tune an assistant that drafts answers.",
-    )
+    # Filled in and submitted by its author, so what a new user finds is a DPIA waiting for an officer.
+    record = dpia.dpia_create(actor=engineer, ai_system=system, datasets=[dataset], **DEMO_DPIA)
+    dpia.dpia_submit(actor=engineer, dpia=record)
     return credentials

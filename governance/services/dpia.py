@@ -12,7 +12,8 @@ from django.utils import timezone
 from governance.choices import DPIAStatus
 from governance.errors import Conflict, NotPermitted, ValidationFailed
 from governance.models import DPIA
-from governance.roles import User, can_review, user_or_none
+from governance.policy import REVIEW, WRITE, require
+from governance.roles import User, user_or_none
 from governance.services.audit import audit_record
 
 CONTENT_FIELDS = (
@@ -89,6 +90,7 @@ def _refuse(dpia: DPIA, action: str) -> Conflict:
 @transaction.atomic
 def dpia_submit(*, actor: User, dpia: DPIA) -> DPIA:
     """Send a complete draft to review; submitting one already in review changes nothing."""
+    require(actor, "dpia", WRITE)
     dpia = _lock(dpia)
     if dpia.status == DPIAStatus.IN_REVIEW:
         return dpia
@@ -108,8 +110,7 @@ def dpia_submit(*, actor: User, dpia: DPIA) -> DPIA:
 
 
 def _check_reviewer(actor: User, dpia: DPIA) -> None:
-    if not can_review(actor):
-        raise NotPermitted("only a compliance officer reviews DPIAs", code="not_a_compliance_officer")
+    require(actor, "dpia", REVIEW)
     if actor is not None and dpia.created_by_id == actor.pk:
         raise NotPermitted("the author of a DPIA cannot review it", code="author_cannot_review")
 
@@ -150,6 +151,7 @@ def dpia_reject(*, actor: User, dpia: DPIA, comment: str) -> DPIA:
 @transaction.atomic
 def dpia_reopen(*, actor: User, dpia: DPIA) -> DPIA:
     """Bring a rejected DPIA back to draft for editing."""
+    require(actor, "dpia", WRITE)
     dpia = _lock(dpia)
     if dpia.status == DPIAStatus.DRAFT:
         return dpia

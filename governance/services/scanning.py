@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from governance import pii
+from governance import claim, pii
 from governance.choices import DatasetVersionStatus
 from governance.jsonl import record_text
 from governance.models import Dataset, DatasetRecord, DatasetVersion
@@ -21,8 +21,37 @@ from governance.services.datasets import dataset_version_path
 logger = logging.getLogger(__name__)
 
 
+def dataset_version_claim_scan(*, version_id: int) -> bool:
+    """Claim a version for scanning: a redelivery stands down beside a live owner, resumes a dead one's."""
+    return (
+        claim.claim_row(
+            DatasetVersion,
+            version_id,
+            claimable_statuses=[DatasetVersionStatus.PENDING, DatasetVersionStatus.SCANNING],
+            running_status=DatasetVersionStatus.SCANNING,
+            on_exhausted=_exhausted,
+            scan_started_at=timezone.now(),
+        )
+        is not None
+    )
+
+
+def _exhausted(version_id: int, attempts: int) -> None:
+    _finish_failed(
+        version_id,
+        f"worker_lost (the worker stopped during each of {attempts} attempts; CLAIM_MAX_ATTEMPTS)",
+        held=False,
+    )
+
+
+class ClaimLost(Exception):
+    """Another worker took the scan over (ours was thought dead); stop without writing anything."""
+
+
 def _batches(version: DatasetVersion, start: int, size: int) -> Iterator[tuple[int, list[str]]]:
     """Yield (first ordinal, texts) for each batch of records from `start` on."""
+    if start >= version.record_count:
+        return  # resumed after the last batch was stored: nothing left to scan, only to finish
     offset = 0
     if start:
         offset = DatasetRecord.objects.get(version=version, ordinal=start).byte_offset
@@ -50,14 +79,16 @@ _UPDATE_SQL = f"""
 
 @transaction.atomic
 def _store_batch(version: DatasetVersion, first: int, results: list[pii.ScanResult], total: Counter) -> None:
+    # The heartbeat doubles as the fence: if another worker took the scan over, nothing is written.
+    if not claim.heartbeat(
+        DatasetVersion, [version.pk], scanned_records=first + len(results), pii_summary=dict(total)
+    ):
+        raise ClaimLost
     ordinals = list(range(first, first + len(results)))
     keys = [json.dumps(r.subject_keys()) for r in results]
     summaries = [json.dumps(r.summary()) for r in results]
     with connection.cursor() as cursor:
         cursor.execute(_UPDATE_SQL, [ordinals, keys, summaries, version.pk])
-    DatasetVersion.objects.filter(pk=version.pk).update(
-        scanned_records=first + len(results), pii_summary=dict(total)
-    )
 
 
 def dataset_version_scan(*, version_id: int) -> DatasetVersion:
@@ -71,6 +102,9 @@ def dataset_version_scan(*, version_id: int) -> DatasetVersion:
             for result in results:
                 total.update(result.summary())
             _store_batch(version, first, results, total)
+    except ClaimLost:
+        logger.warning("scan of dataset version %s was taken over by another worker", version_id)
+        return DatasetVersion.objects.get(pk=version_id)
     except Exception as exc:
         logger.exception("scan of dataset version %s failed", version_id)
         return _finish_failed(version_id, type(exc).__name__)
@@ -80,8 +114,8 @@ def dataset_version_scan(*, version_id: int) -> DatasetVersion:
 @transaction.atomic
 def _finish_ready(version_id: int, summary: dict[str, int]) -> DatasetVersion:
     version = DatasetVersion.objects.select_for_update().get(pk=version_id)
-    if version.status != DatasetVersionStatus.SCANNING:
-        return version  # someone else finished it first
+    if version.status != DatasetVersionStatus.SCANNING or not claim.is_mine(version):
+        return version  # someone else finished it first, or took it over from us
     version.status = DatasetVersionStatus.READY
     version.pii_summary = summary
     version.contains_personal_data = bool(summary)
@@ -104,8 +138,12 @@ def _finish_ready(version_id: int, summary: dict[str, int]) -> DatasetVersion:
 
 
 @transaction.atomic
-def _finish_failed(version_id: int, error: str) -> DatasetVersion:
+def _finish_failed(version_id: int, error: str, *, held: bool = True) -> DatasetVersion:
     version = DatasetVersion.objects.select_for_update().get(pk=version_id)
+    if version.status in (DatasetVersionStatus.READY, DatasetVersionStatus.FAILED):
+        return version
+    if held and not claim.is_mine(version):
+        return version  # another worker took the scan over; its outcome stands
     version.status = DatasetVersionStatus.FAILED
     # Only the exception's class: its message could quote the record that broke the scanner.
     version.scan_error = f"scan failed: {error}"

@@ -6,7 +6,9 @@ from typing import Any
 
 from django.db import transaction
 
+from governance.errors import NotPermitted
 from governance.models import AISystem
+from governance.policy import REVIEW, WRITE, allowed, require
 from governance.roles import User, user_or_none
 from governance.services.audit import audit_record
 from governance.services.common import save_unique
@@ -21,6 +23,8 @@ EDITABLE_FIELDS = (
     "evaluation_threshold",
     "status",
 )
+# A compliance officer's decisions: each change goes through its own service with its own audit event.
+OFFICER_FIELDS = ("risk_class", "status")
 
 
 @transaction.atomic
@@ -41,15 +45,66 @@ def ai_system_create(*, actor: User, owner: Any, name: str, intended_purpose: st
 
 @transaction.atomic
 def ai_system_update(*, actor: User, system: AISystem, **fields: Any) -> AISystem:
-    """Change an AI system's description; the audit event lists the fields changed."""
-    changed = sorted(k for k, v in fields.items() if k in EDITABLE_FIELDS and getattr(system, k) != v)
-    for key in changed:
-        setattr(system, key, fields[key])
-    if not changed:
+    """Change an AI system's description; risk class and status go to the officer-only services below.
+
+    A non-officer who sends a new risk class or status is refused (403) before anything changes; an
+    unchanged value is ignored, so a client may send back the whole object it read.
+    """
+    require(actor, "ai_system", WRITE)
+    system = AISystem.objects.select_for_update().get(pk=system.pk)
+    decisions = {k: fields[k] for k in OFFICER_FIELDS if k in fields and getattr(system, k) != fields[k]}
+    if decisions and not allowed(actor, "ai_system", REVIEW):
+        raise NotPermitted(
+            "only a compliance officer changes an AI system's risk class or status",
+            code="forbidden",
+            details={"fields": sorted(decisions)},
+        )
+    changed = sorted(
+        k
+        for k, v in fields.items()
+        if k in EDITABLE_FIELDS and k not in OFFICER_FIELDS and getattr(system, k) != v
+    )
+    if changed:
+        for key in changed:
+            setattr(system, key, fields[key])
+        system.full_clean()
+        save_unique(system)
+        audit_record(actor=actor, action="ai_system.updated", obj=system, payload={"changed": changed})
+    if "risk_class" in decisions:
+        system = ai_system_set_risk_class(actor=actor, system=system, risk_class=decisions["risk_class"])
+    if "status" in decisions:
+        system = ai_system_set_status(actor=actor, system=system, status=decisions["status"])
+    return system
+
+
+@transaction.atomic
+def ai_system_set_risk_class(*, actor: User, system: AISystem, risk_class: str) -> AISystem:
+    """Classify an AI system (compliance officer); the audit event names the old and new class."""
+    return _decide(actor=actor, system=system, field="risk_class", value=risk_class)
+
+
+@transaction.atomic
+def ai_system_set_status(*, actor: User, system: AISystem, status: str) -> AISystem:
+    """Move an AI system to a status (compliance officer); the audit event names the old and new one."""
+    return _decide(actor=actor, system=system, field="status", value=status)
+
+
+def _decide(*, actor: User, system: AISystem, field: str, value: str) -> AISystem:
+    require(actor, "ai_system", REVIEW)
+    # The row lock makes two officers' concurrent decisions queue, so each event's "old" is the truth.
+    system = AISystem.objects.select_for_update().get(pk=system.pk)
+    old = getattr(system, field)
+    if old == value:
         return system
+    setattr(system, field, value)
     system.full_clean()
-    save_unique(system)
-    audit_record(actor=actor, action="ai_system.updated", obj=system, payload={"changed": changed})
+    system.save(update_fields=[field])
+    audit_record(
+        actor=actor,
+        action=f"ai_system.{field}_changed",
+        obj=system,
+        payload={"field": field, "old": old, "new": value},
+    )
     return system
 
 

@@ -9,34 +9,25 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from governance.api.filters import strict_filter
-from governance.api.parsers import StrictMultiPartParser
-from governance.api.permissions import READ_ROLES
+from governance.api.parsers import BoundedJSONParser, StrictMultiPartParser
+from governance.api.validation import valid_input as _valid
 from governance.errors import TooLarge, ValidationFailed
-from governance.roles import AUDITOR, COMPLIANCE_OFFICER
 from retrieval import intake, selectors
 from retrieval.api import serializers as s
 from retrieval.models import Collection, Document, QueryLog
 from retrieval.services import collections, documents, search
 
 
-def _valid(serializer_class: type[Any], data: Any, *, partial: bool = False) -> dict[str, Any]:
-    serializer = serializer_class(data=data, partial=partial)
-    if not serializer.is_valid():
-        raise ValidationFailed("the data is not valid", code="validation_failed", details=serializer.errors)
-    return dict(serializer.validated_data)
-
-
 def _max_upload_bytes() -> int:
-    return int(getattr(settings, "RETRIEVAL_MAX_UPLOAD_BYTES", 256 * 1024 * 1024))
+    return int(settings.RETRIEVAL_MAX_UPLOAD_BYTES)
 
 
 def _max_json_bytes() -> int:
-    return int(getattr(settings, "RETRIEVAL_MAX_JSON_BYTES", 32 * 1024 * 1024))
+    return int(settings.RETRIEVAL_MAX_JSON_BYTES)
 
 
 def _check_content_length(request: Request) -> None:
@@ -120,16 +111,13 @@ class CollectionViewSet(
 
     serializer_class = s.CollectionOut
     filterset_class = CollectionFilter
+    policy_resource = "collection"
+    policy_verbs = {"query": "read"}  # a query reads; auditors may run one (it is logged)
 
     def get_queryset(self) -> Any:
         if self.action in ("query", "documents"):
             return Collection.objects.all()  # no per-status counts on the query path
         return selectors.collection_list()
-
-    def get_permissions(self) -> Any:
-        if self.action == "query":
-            self.write_roles = READ_ROLES  # a query reads; auditors may run one (it is logged)
-        return super().get_permissions()
 
     @extend_schema(request=s.CollectionIn, responses={201: s.CollectionOut})
     def create(self, request: Request) -> Response:
@@ -152,7 +140,7 @@ class CollectionViewSet(
     @action(
         detail=True,
         methods=["get", "post"],
-        parser_classes=[JSONParser, StrictMultiPartParser],
+        parser_classes=[BoundedJSONParser, StrictMultiPartParser],
         filterset_class=None,
     )
     def documents(self, request: Request, pk: str) -> Response:
@@ -177,7 +165,7 @@ class CollectionViewSet(
         )
 
     @extend_schema(request=s.QueryIn, responses={200: s.QueryOut})
-    @action(detail=True, methods=["post"], parser_classes=[JSONParser], filterset_class=None)
+    @action(detail=True, methods=["post"], parser_classes=[BoundedJSONParser], filterset_class=None)
     def query(self, request: Request, pk: str) -> Response:
         collection = self.get_object()
         data = _valid(s.QueryIn, request.data)
@@ -208,6 +196,7 @@ class DocumentViewSet(
 
     serializer_class = s.DocumentOut
     filterset_class = DocumentFilter
+    policy_resource = "document"
 
     def get_queryset(self) -> Any:
         return selectors.document_list()
@@ -230,7 +219,7 @@ class QueryLogViewSet(viewsets.ReadOnlyModelViewSet[QueryLog]):
 
     serializer_class = s.QueryLogOut
     filterset_class = QueryLogFilter
-    read_roles = (COMPLIANCE_OFFICER, AUDITOR)
+    policy_resource = "query_log"
 
     def get_queryset(self) -> Any:
         return selectors.query_log_list()

@@ -35,6 +35,11 @@ class Collection(RegisterModel):
         default=0.2, help_text="Default similarity below which a query answers 'no relevant fragment'"
     )
     index_state = models.CharField(max_length=10, choices=IndexState.choices, default=IndexState.READY)
+    # The claim primitive's columns (governance/claim.py): who holds the row and since when it is alive.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker_host = models.CharField(max_length=255, blank=True)
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -37,6 +37,11 @@ class Document(RegisterModel):
     started_at = models.DateTimeField(null=True, blank=True)
     indexed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The claim primitive's columns (governance/claim.py): who holds the row and since when it is alive.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker_host = models.CharField(max_length=255, blank=True)
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["collection", "external_id", "-version"]

@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from governance import claim
 from governance.errors import Conflict, ValidationFailed
 from governance.models import AISystem
 from governance.roles import User, user_or_none
@@ -110,9 +111,7 @@ def collection_create(
             pii_policy=pii_policy,
             hnsw_m=hnsw_m,
             hnsw_ef_construction=hnsw_ef_construction,
-            min_score=float(getattr(settings, "RETRIEVAL_DEFAULT_MIN_SCORE", 0.2))
-            if min_score is None
-            else min_score,
+            min_score=float(settings.RETRIEVAL_DEFAULT_MIN_SCORE) if min_score is None else min_score,
             created_by=user_or_none(actor),
         ),
     )
@@ -167,33 +166,49 @@ def collection_update(*, actor: User, collection: Collection, **fields: Any) -> 
     return locked
 
 
-def collection_claim_index_build(*, collection_id: int) -> bool:
-    """Claim a deferred index build once every in-flight document of the collection is written."""
+def collection_index_build_due(*, collection_id: int) -> bool:
+    """Whether a deferred index should be built now: every in-flight document of the collection is written."""
     if Document.objects.filter(collection_id=collection_id, status__in=IN_FLIGHT).exists():
         return False
-    claimed = Collection.objects.filter(pk=collection_id, index_state=IndexState.DEFERRED).update(
-        index_state=IndexState.BUILDING
-    )
-    return claimed == 1
+    return Collection.objects.filter(pk=collection_id, index_state=IndexState.DEFERRED).exists()
 
 
 def collection_build_index(*, collection_id: int) -> Collection:
-    """Build a collection's HNSW index after a bulk load (outside any transaction), then mark it ready."""
+    """Claim and build a deferred HNSW index (outside any transaction), then mark it ready."""
+    claimed = claim.claim_row(
+        Collection,
+        collection_id,
+        status_field="index_state",
+        claimable_statuses=[IndexState.DEFERRED, IndexState.BUILDING],
+        running_status=IndexState.BUILDING,
+        on_exhausted=_index_build_exhausted,
+    )
     collection = Collection.objects.get(pk=collection_id)
-    if collection.index_state != IndexState.BUILDING:
-        return collection  # not claimed: someone else built it, or nothing was deferred
+    if claimed is None:
+        return collection  # built already, nothing deferred, or a live worker is building it
     try:
         seconds = storage.build_hnsw_index(collection)
     except Exception:
         # Back to deferred so a later run (task retry, `manage.py` or the next ingest) tries again.
-        Collection.objects.filter(pk=collection_id).update(index_state=IndexState.DEFERRED)
+        claim.release(Collection, [collection_id], index_state=IndexState.DEFERRED)
         raise
     return _finish_index_build(collection_id, seconds)
+
+
+def _index_build_exhausted(collection_id: int, attempts: int) -> None:
+    # Queries stay correct without the index (exact search), so the collection stays deferred rather
+    # than failed; the next bulk load resets the attempts and tries again.
+    logger.error(
+        "index build of collection %s killed its worker %d times; left deferred", collection_id, attempts
+    )
+    Collection.objects.filter(pk=collection_id).update(index_state=IndexState.DEFERRED, worker_pid=None)
 
 
 @transaction.atomic
 def _finish_index_build(collection_id: int, seconds: float) -> Collection:
     collection = Collection.objects.select_for_update().get(pk=collection_id)
+    if collection.index_state != IndexState.BUILDING or not claim.is_mine(collection):
+        return collection  # another run took the build over; its outcome stands
     collection.index_state = IndexState.READY
     collection.save(update_fields=["index_state"])
     chunks = sum(Document.objects.filter(collection=collection).values_list("chunk_count", flat=True))
@@ -209,7 +224,7 @@ def _finish_index_build(collection_id: int, seconds: float) -> Collection:
 def collection_defer_index(*, collection: Collection) -> bool:
     """Drop the HNSW index for a bulk load (inside the caller's transaction); False if already deferred."""
     claimed = Collection.objects.filter(pk=collection.pk, index_state=IndexState.READY).update(
-        index_state=IndexState.DEFERRED
+        index_state=IndexState.DEFERRED, attempts=0, worker_pid=None
     )
     if claimed:
         storage.drop_hnsw_index(collection)

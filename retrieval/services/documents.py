@@ -14,16 +14,17 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from governance import pii
+from governance import claim, pii
+from governance.enqueue import enqueue_on_commit
 from governance.errors import DomainError, NotFound
+from governance.policy import WRITE, require
 from governance.roles import User, user_or_none
 from governance.services.audit import audit_record
 from retrieval import embedding, storage
@@ -35,12 +36,9 @@ from retrieval.services.collections import collection_defer_index
 
 logger = logging.getLogger(__name__)
 
+INGEST_TASK = "retrieval.tasks.ingest_documents"
 # Rough characters per token for English text, used only to decide whether an upload is a bulk load.
 CHARS_PER_TOKEN = 4
-
-
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
 
 
 # --- Accepting an upload -------------------------------------------------------------------------
@@ -115,7 +113,8 @@ def _store_pending(actor: User, collection: Collection, items: Sequence[Incoming
     )
     ids = [d.pk for d in created]
     if ids:
-        transaction.on_commit(lambda: _enqueue(ids, [len(d.text) for d in created]))
+        for group in task_groups(ids, [len(d.text) for d in created]):
+            enqueue_on_commit(INGEST_TASK, group)
     audit_record(
         actor=actor,
         action="documents.accepted",
@@ -161,15 +160,15 @@ def _is_bulk_load(collection: Collection, created: list[Document]) -> bool:
         )
         for d in created
     )
-    minimum = int(_setting("RETRIEVAL_BULK_MIN_CHUNKS", 2000))
-    ratio = float(_setting("RETRIEVAL_BULK_RATIO", 1.0))
+    minimum = int(settings.RETRIEVAL_BULK_MIN_CHUNKS)
+    ratio = float(settings.RETRIEVAL_BULK_RATIO)
     return estimate >= minimum and estimate >= ratio * _existing_chunks(collection)
 
 
 def task_groups(ids: Sequence[int], sizes: Sequence[int]) -> list[list[int]]:
     """Split documents into tasks of at most RETRIEVAL_TASK_DOCUMENTS documents and RETRIEVAL_TASK_CHARS."""
-    max_docs = int(_setting("RETRIEVAL_TASK_DOCUMENTS", 64))
-    max_chars = int(_setting("RETRIEVAL_TASK_CHARS", 4_000_000))
+    max_docs = int(settings.RETRIEVAL_TASK_DOCUMENTS)
+    max_chars = int(settings.RETRIEVAL_TASK_CHARS)
     groups: list[list[int]] = []
     current: list[int] = []
     chars = 0
@@ -184,25 +183,31 @@ def task_groups(ids: Sequence[int], sizes: Sequence[int]) -> list[list[int]]:
     return groups
 
 
-def _enqueue(ids: list[int], sizes: list[int]) -> None:
-    from retrieval.tasks import ingest_documents
-
-    for group in task_groups(ids, sizes):
-        ingest_documents.delay(group)
-
-
 # --- The pipeline --------------------------------------------------------------------------------
 
 
 def documents_claim(*, document_ids: Sequence[int]) -> list[int]:
-    """Claim pending documents; a redelivered task also takes back those its crashed worker held."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Document._meta.db_table} SET status = %s, started_at = %s, progress = 0.05 "  # noqa: S608
-            "WHERE id = ANY(%s) AND status = ANY(%s) RETURNING id",
-            [DocumentStatus.PROCESSING, timezone.now(), list(document_ids), list(IN_FLIGHT)],
-        )
-        return sorted(row[0] for row in cursor.fetchall())
+    """Claim documents: a redelivery stands down beside a live owner and takes over from a dead one."""
+    claims = claim.claim_rows(
+        Document,
+        sorted(document_ids),
+        claimable_statuses=list(IN_FLIGHT),
+        running_status=DocumentStatus.PROCESSING,
+        on_exhausted=_exhausted,
+        started_at=timezone.now(),
+        progress=0.05,
+    )
+    return [c.pk for c in claims]
+
+
+def _exhausted(document_id: int, attempts: int) -> None:
+    _fail(
+        document_id,
+        "worker_lost",
+        f"the worker stopped during each of {attempts} attempts (killed or out of memory); "
+        "giving up after CLAIM_MAX_ATTEMPTS",
+        held=False,
+    )
 
 
 @dataclass
@@ -223,9 +228,9 @@ class _Work:
 def documents_process(*, document_ids: Sequence[int]) -> set[int]:
     """Scan, apply the policy, chunk, embed and write each claimed document; returns the collections."""
     documents = list(
-        Document.objects.filter(pk__in=document_ids, status=DocumentStatus.PROCESSING).select_related(
-            "collection"
-        )
+        claim.owned(Document.objects.filter(pk__in=document_ids, status=DocumentStatus.PROCESSING))
+        .select_related("collection")
+        .order_by("pk")
     )
     by_collection: dict[int, list[Document]] = defaultdict(list)
     for document in documents:
@@ -272,9 +277,8 @@ def _process(collection: Collection, documents: list[Document]) -> None:
 
 
 def _progress(work: list[_Work], value: float) -> None:
-    Document.objects.filter(pk__in=[w.document.pk for w in work], status=DocumentStatus.PROCESSING).update(
-        progress=value
-    )
+    # Progress is the heartbeat too: a document whose progress stops moving is one whose owner died.
+    claim.heartbeat(Document, [w.document.pk for w in work], progress=value)
 
 
 def _masked(text: str, result: pii.ScanResult) -> tuple[str, list[tuple[int, int, str]]]:
@@ -366,13 +370,13 @@ def _assign_chunk_keys(item: _Work) -> None:
 
 def _embed(loaded: embedding.LoadedModel, work: list[_Work]) -> list[_Work]:
     texts = [row.text for item in work for row in item.rows]
-    slice_size = int(_setting("RETRIEVAL_EMBED_PROGRESS_EVERY", 512))
+    slice_size = int(settings.RETRIEVAL_EMBED_PROGRESS_EVERY)
     parts = []
     for start in range(0, len(texts), slice_size):
         # Checked per document below, so one document's bad vectors do not fail its neighbours.
         vectors = loaded.model.encode(
             texts[start : start + slice_size],
-            batch_size=int(_setting("RETRIEVAL_EMBED_BATCH", 32)),
+            batch_size=int(settings.RETRIEVAL_EMBED_BATCH),
             convert_to_numpy=True,
             show_progress_bar=False,
         )
@@ -397,8 +401,8 @@ def _embed(loaded: embedding.LoadedModel, work: list[_Work]) -> list[_Work]:
 def _write(collection: Collection, item: _Work) -> Document | None:
     """Write a document's chunks and retire the version it replaces, in one transaction."""
     document = Document.objects.select_for_update().filter(pk=item.document.pk).first()
-    if document is None or document.status != DocumentStatus.PROCESSING:
-        return document  # deleted, superseded, or finished by another run of the same task
+    if document is None or document.status != DocumentStatus.PROCESSING or not claim.is_mine(document):
+        return document  # deleted, superseded, finished or taken over by another run of the same task
     previous = list(
         Document.objects.select_for_update()
         .filter(collection=collection, external_id=document.external_id, status=DocumentStatus.INDEXED)
@@ -434,10 +438,12 @@ def _write(collection: Collection, item: _Work) -> Document | None:
 
 
 @transaction.atomic
-def _fail(document_id: int, code: str, message: str) -> None:
+def _fail(document_id: int, code: str, message: str, *, held: bool = True) -> None:
     document = Document.objects.select_for_update().filter(pk=document_id).first()
-    if document is None or document.status != DocumentStatus.PROCESSING:
+    if document is None or document.status not in IN_FLIGHT:
         return
+    if held and (document.status != DocumentStatus.PROCESSING or not claim.is_mine(document)):
+        return  # another run took the document over; its outcome stands
     # A document that never reaches the index keeps no text: nothing personal lingers un-indexed.
     document.status, document.error_code, document.error = DocumentStatus.FAILED, code, message
     document.text, document.subject_keys, document.finished_at = "", [], timezone.now()
@@ -475,6 +481,7 @@ def _reject(document_id: int, summary: dict[str, int]) -> None:
 @transaction.atomic
 def document_delete(*, actor: User, document: Document) -> None:
     """Delete a document and its chunks; no query returns them afterwards."""
+    require(actor, "document", WRITE)
     locked = Document.objects.select_for_update().filter(pk=document.pk).select_related("collection").first()
     if locked is None:
         raise NotFound("the document does not exist", code="not_found")

@@ -39,12 +39,8 @@ FILTER_FIELDS = (
 MAX_FILTER_VALUES = 1000
 
 
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
-
-
 def max_query_chars() -> int:
-    return int(_setting("RETRIEVAL_MAX_QUERY_CHARS", 2000))
+    return int(settings.RETRIEVAL_MAX_QUERY_CHARS)
 
 
 # --- Filters -------------------------------------------------------------------------------------
@@ -152,15 +148,15 @@ def search_vectors(collection: Collection, vector: np.ndarray, *, k: int, q: Q |
         total = _total_chunks(collection)
         if matching < total:
             ids, selectivity = [pk for pk, _ in rows], matching / max(1, total)
-    exact_rows = int(_setting("RETRIEVAL_EXACT_MAX_ROWS", 10_000))
-    exact_share = float(_setting("RETRIEVAL_EXACT_MAX_FRACTION", 0.1))
+    exact_rows = int(settings.RETRIEVAL_EXACT_MAX_ROWS)
+    exact_share = float(settings.RETRIEVAL_EXACT_MAX_FRACTION)
     if collection.index_state != IndexState.READY or (
         ids is not None and matching is not None and (matching <= exact_rows or selectivity <= exact_share)
     ):
         return SearchResult(
             storage.search(collection, vector, k=k, document_ids=ids, exact=True), SearchMode.EXACT
         )
-    base = max(int(_setting("RETRIEVAL_HNSW_EF_SEARCH", 64)), 2 * k)
+    base = max(int(settings.RETRIEVAL_HNSW_EF_SEARCH), 2 * k)
     ef = min(HNSW_MAX_EF_SEARCH, max(base, math.ceil(2 * k / selectivity)))
     while True:
         hits = storage.search(collection, vector, k=k, document_ids=ids, exact=False, ef_search=ef)

@@ -40,7 +40,7 @@ def test_dataset_scan_throughput() -> None:
     upload_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    datasets.dataset_version_claim_scan(version_id=version.pk)
+    scanning.dataset_version_claim_scan(version_id=version.pk)
     version = scanning.dataset_version_scan(version_id=version.pk)
     scan_s = time.perf_counter() - started
     assert version.status == DatasetVersionStatus.READY

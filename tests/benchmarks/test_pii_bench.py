@@ -156,7 +156,7 @@ def _scan_all(records: Sequence[str], batch: int) -> int:
 
 def test_it_reports_scanning_throughput_of_both_engines_against_presidio(settings) -> None:
     count = int(os.environ.get("PII_BENCH_RECORDS", "2000"))
-    batch = int(getattr(settings, "DATASET_SCAN_BATCH", 500))
+    batch = int(settings.DATASET_SCAN_BATCH)
     records = make_records(count)
     size = sum(len(r.encode()) for r in records)
     figures: dict[str, dict[str, float | int]] = {}

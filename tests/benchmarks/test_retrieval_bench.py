@@ -220,7 +220,7 @@ def test_indexing_end_to_end_against_embedding_alone(settings: Any) -> None:
         accepted = documents.documents_ingest(actor=actor, collection=collection, items=items)
         ids = documents.documents_claim(document_ids=[d.pk for d in accepted.documents])
         documents.documents_process(document_ids=ids)
-        if collections.collection_claim_index_build(collection_id=collection.pk):
+        if collections.collection_index_build_due(collection_id=collection.pk):
             collections.collection_build_index(collection_id=collection.pk)
 
     e2e_s, _ = _timed(end_to_end)
@@ -306,7 +306,7 @@ def test_recall_at_10_against_exact_search_on_real_embeddings() -> None:
 def settings_ef() -> int:
     from django.conf import settings
 
-    return max(int(getattr(settings, "RETRIEVAL_HNSW_EF_SEARCH", 64)), 2 * K)
+    return max(int(settings.RETRIEVAL_HNSW_EF_SEARCH), 2 * K)
 
 
 def test_query_latency_filtered_queries_and_erasure_at_scale(api: Any) -> None:

@@ -132,6 +132,7 @@ def test_training_throughput_through_the_platform_against_a_bare_peft_loop(
     system = AISystemFactory(owner=engineer)
     dataset = DatasetFactory(owner=engineer, purpose=DatasetPurpose.TRAINING,
                              legal_basis=LegalBasis.LEGITIMATE_INTERESTS)  # fmt: skip
+    dataset.ai_systems.add(system)  # the `dataset_not_linked` gate: a job trains on its system's data
     version = upload_version(dataset, ticket_records(RECORDS, seed=5), actor=engineer)
     model_dir = build_demo_model(_ROOT / "tiny", extra_texts=corpus_texts())
     base = base_models.base_model_register(actor=engineer, name="bench-tiny", path=str(model_dir))

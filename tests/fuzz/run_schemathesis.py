@@ -25,6 +25,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings")
 MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "15")
 MAX_TIME = os.environ.get("FUZZ_MAX_TIME", "240")
 SCHEMATHESIS = ROOT / ".venv-fuzz" / "bin" / "schemathesis"
+SERVER_LOG = Path(os.environ.get("FUZZ_SERVER_LOG", "/tmp/fuzz-server.log"))  # noqa: S108
 ROLES = {"engineer": "engineer", "officer": "compliance_officer"}
 
 
@@ -81,7 +82,9 @@ def _serve(database_url: str, port: int) -> subprocess.Popen[bytes]:
         "--timeout=120",
         "--log-level=warning",
     ]
-    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    # The server's own log would drown schemathesis's report: it goes to a file, shown when asked.
+    log = open(SERVER_LOG, "wb")  # noqa: SIM115 - closed with the process
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -128,6 +131,7 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=30)
         connection.creation.destroy_test_db(name, verbosity=0)
+    print(f"fuzz: the server's log is {SERVER_LOG}")
     print("fuzz:", ", ".join(f"{role} exit {code}" for role, code in results.items()))
     return max(results.values())
 

@@ -146,17 +146,17 @@ def test_patching_an_ai_system_changes_it_and_appends_one_updated_event(api: Any
 
     response = api(engineer).patch(
         f"/api/v1/ai-systems/{system.pk}/",
-        {"risk_class": "high", "human_oversight": "Four eyes."},
+        {"approach": "hybrid", "human_oversight": "Four eyes."},
         format="json",
     )
 
     assert response.status_code == 200, response.content
-    assert response.json()["risk_class"] == "high"
+    assert response.json()["approach"] == "hybrid"
     system.refresh_from_db()
-    assert (system.risk_class, system.human_oversight) == ("high", "Four eyes.")
+    assert (system.approach, system.human_oversight) == ("hybrid", "Four eyes.")
     events = new_events(before)
     assert [(e.action, e.object_id, e.payload) for e in events] == [
-        ("ai_system.updated", str(system.pk), {"changed": ["human_oversight", "risk_class"]})
+        ("ai_system.updated", str(system.pk), {"changed": ["approach", "human_oversight"]})
     ]
 
 
@@ -446,7 +446,7 @@ def test_the_audit_chain_verifies_after_a_series_of_register_writes(api: Any, en
         format="json",
     ).json()
     client.patch(f"/api/v1/datasets/{dataset['id']}/", {"contains_personal_data": True}, format="json")
-    client.patch(f"/api/v1/ai-systems/{system['id']}/", {"risk_class": "high"}, format="json")
+    client.patch(f"/api/v1/ai-systems/{system['id']}/", {"human_oversight": "Four eyes."}, format="json")
 
     verification = client.get("/api/v1/audit-events/verify/").json()
 

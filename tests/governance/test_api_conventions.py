@@ -13,6 +13,7 @@ from bs4 import BeautifulSoup
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
+from django.http import HttpRequest
 from rest_framework.test import APIClient
 
 from governance.models import AISystem
@@ -100,13 +101,13 @@ def test_a_forged_token_is_401() -> None:
 
 def test_a_session_login_can_read(engineer: Any) -> None:
     client = APIClient(enforce_csrf_checks=True)
-    assert client.login(username="engineer", password=PASSWORD)
+    assert client.login(request=HttpRequest(), username="engineer", password=PASSWORD)
     assert client.get("/api/v1/ai-systems/").status_code == 200
 
 
 def test_a_session_write_without_a_csrf_token_is_refused_and_stores_nothing(engineer: Any) -> None:
     client = APIClient(enforce_csrf_checks=True)
-    assert client.login(username="engineer", password=PASSWORD)
+    assert client.login(request=HttpRequest(), username="engineer", password=PASSWORD)
 
     response = client.post(
         "/api/v1/ai-systems/", {"name": "Helpdesk", "intended_purpose": "x"}, format="json"
@@ -119,7 +120,7 @@ def test_a_session_write_without_a_csrf_token_is_refused_and_stores_nothing(engi
 
 def test_a_session_write_with_the_csrf_token_succeeds(engineer: Any) -> None:
     client = APIClient(enforce_csrf_checks=True)
-    assert client.login(username="engineer", password=PASSWORD)
+    assert client.login(request=HttpRequest(), username="engineer", password=PASSWORD)
     # Any page that renders a form hands out the CSRF cookie; the admin index does for staff users.
     assert client.get("/admin/").status_code == 200
     token = client.cookies[settings.CSRF_COOKIE_NAME].value

@@ -10,7 +10,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from governance.choices import DatasetVersionStatus, RecordSplit
 from governance.models import AuditEvent, DatasetRecord, DatasetVersion
-from governance.services import datasets as dataset_services
 from tests.conftest import wait_for
 from tests.factories import DatasetFactory
 
@@ -40,10 +39,30 @@ def test_an_upload_becomes_version_one_with_a_seeded_ten_percent_holdout(api, en
     response = _upload(api(engineer), dataset, _jsonl(_records(100)))
     assert response.status_code == 201, response.content
     body = response.json()
-    assert (body["number"], body["record_count"], body["holdout_count"]) == (1, 100, 10)
+    expected = _expected_holdout(body["id"], fraction=0.1, seed=0)
+    assert (body["number"], body["record_count"], body["holdout_count"]) == (1, 100, len(expected))
+    assert 3 <= len(expected) <= 20  # about 10%: each record is drawn on its own
     assert body["status"] == DatasetVersionStatus.PENDING
-    splits = DatasetRecord.objects.filter(version_id=body["id"]).values_list("split", flat=True)
-    assert list(splits).count(RecordSplit.HOLDOUT) == 10
+    assert _holdout(body["id"]) == expected
+
+
+def _holdout(version_id: int) -> set[str]:
+    rows = DatasetRecord.objects.filter(version_id=version_id, split=RecordSplit.HOLDOUT)
+    return set(rows.values_list("sha256", flat=True))
+
+
+def _splits(version_id: int) -> dict[str, str]:
+    return dict(DatasetRecord.objects.filter(version_id=version_id).values_list("sha256", "split"))
+
+
+def _expected_holdout(version_id: int, *, fraction: float, seed: int) -> set[str]:
+    """The documented rule, written out independently of the service."""
+    expected = set()
+    for digest in DatasetRecord.objects.filter(version_id=version_id).values_list("sha256", flat=True):
+        score = int(hashlib.sha256(f"{seed}:{digest}".encode()).hexdigest()[:16], 16) / 2**64
+        if score < fraction:
+            expected.add(digest)
+    return expected
 
 
 @pytest.mark.django_db
@@ -53,13 +72,9 @@ def test_the_same_file_and_seed_give_the_same_split_in_a_second_version(api, eng
     second = _upload(api(engineer), dataset, content, split_seed=42).json()
     assert second["number"] == 2
 
-    def holdout(version_id: int) -> set[str]:
-        rows = DatasetRecord.objects.filter(version_id=version_id, split=RecordSplit.HOLDOUT)
-        return set(rows.values_list("sha256", flat=True))
-
-    assert holdout(first["id"]) == holdout(second["id"])
+    assert _holdout(first["id"]) == _holdout(second["id"])
     other = _upload(api(engineer), dataset, content, split_seed=7).json()
-    assert holdout(other["id"]) != holdout(first["id"])
+    assert _holdout(other["id"]) != _holdout(first["id"])
 
 
 @pytest.mark.django_db
@@ -199,17 +214,78 @@ def test_a_holdout_fraction_outside_ten_to_twenty_percent_is_refused(api, engine
 @pytest.mark.django_db
 def test_a_twenty_percent_holdout_is_accepted(api, engineer, dataset):
     body = _upload(api(engineer), dataset, _jsonl(_records(50)), holdout_fraction="0.2").json()
-    assert body["holdout_count"] == 10
+    assert body["holdout_fraction"] == 0.2
+    assert _holdout(body["id"]) == _expected_holdout(body["id"], fraction=0.2, seed=0)
+    assert body["holdout_count"] == len(_holdout(body["id"]))
 
 
-def test_the_holdout_keeps_its_records_when_others_are_removed():
-    hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(200)]
-    chosen = {hashes[i] for i in dataset_services.holdout_ordinals(hashes, fraction=0.1, seed=3)}
-    kept = [h for h in hashes if h not in chosen][:50] + sorted(chosen)
-    again = {
-        kept[i] for i in dataset_services.holdout_ordinals(kept, fraction=len(chosen) / len(kept), seed=3)
+@pytest.mark.django_db
+def test_every_remaining_record_keeps_its_split_when_others_are_removed(api, engineer, dataset):
+    records = _records(200)
+    first = _upload(api(engineer), dataset, _jsonl(records), split_seed=3).json()
+    before = _splits(first["id"])
+    held = _holdout(first["id"])
+    assert held
+    # Remove half the hold-out and a quarter of the rest, as an erasure would: under the old rank rule
+    # the cut-off moved and training records slid into the hold-out.
+    kept = [
+        r
+        for r in records
+        if (_digest(r) in held and int(r["input"].split()[1]) % 2)
+        or (_digest(r) not in held and int(r["input"].split()[1]) % 4)
+    ]
+    second = _upload(api(engineer), dataset, _jsonl(kept), split_seed=3).json()
+    after = _splits(second["id"])
+    assert second["record_count"] == len(kept) < len(records)
+    assert after == {digest: before[digest] for digest in after}
+    assert second["holdout_count"] == len(_holdout(second["id"])) > 0
+
+
+@pytest.mark.django_db
+def test_a_tiny_upload_holds_out_one_record_and_keeps_it_when_others_are_removed(api, engineer, dataset):
+    records = _records(5)
+    seed = next(s for s in range(100) if not _rule_holdout(records, fraction=0.1, seed=s))
+    first = _upload(api(engineer), dataset, _jsonl(records), split_seed=seed).json()
+    assert first["holdout_count"] == 1  # no record under the threshold: the lowest-scored one
+    (held,) = _holdout(first["id"])
+    kept = [r for r in records if _digest(r) == held] + [r for r in records if _digest(r) != held][:2]
+    second = _upload(api(engineer), dataset, _jsonl(kept), split_seed=seed).json()
+    assert _holdout(second["id"]) == {held}
+
+
+@pytest.mark.django_db
+def test_a_version_without_its_only_holdout_record_never_moves_a_training_record_into_it(
+    api, engineer, dataset
+):
+    records = _records(5)
+    seed = next(s for s in range(100) if not _rule_holdout(records, fraction=0.1, seed=s))
+    first = _upload(api(engineer), dataset, _jsonl(records), split_seed=seed).json()
+    (held,) = _holdout(first["id"])
+    second = _upload(
+        api(engineer), dataset, _jsonl([r for r in records if _digest(r) != held]), split_seed=seed
+    )
+    assert second.json()["holdout_count"] == 0  # fine-tuning then refuses it with `no_holdout`
+
+
+@pytest.mark.django_db
+def test_a_new_seed_draws_a_new_split_instead_of_inheriting_the_parents(api, engineer, dataset):
+    records = _records(100)
+    _upload(api(engineer), dataset, _jsonl(records), split_seed=1)
+    second = _upload(api(engineer), dataset, _jsonl(records), split_seed=2).json()
+    assert _holdout(second["id"]) == _expected_holdout(second["id"], fraction=0.1, seed=2)
+
+
+def _digest(record: dict[str, str]) -> str:
+    line = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(line.encode()).hexdigest()
+
+
+def _rule_holdout(records: list[dict[str, str]], *, fraction: float, seed: int) -> set[str]:
+    return {
+        d
+        for d in map(_digest, records)
+        if int(hashlib.sha256(f"{seed}:{d}".encode()).hexdigest()[:16], 16) / 2**64 < fraction
     }
-    assert again == chosen
 
 
 # --- The scan, through a real Celery worker and broker ---------------------------------------------
@@ -263,7 +339,7 @@ def test_a_scan_interrupted_half_way_resumes_from_where_it_stopped(api, engineer
     settings.DATASET_SCAN_BATCH = 2
     records = [PII_RECORDS[0], *_records(3), PII_RECORDS[1]]
     body = _upload(api(engineer), dataset, _jsonl(records)).json()
-    dataset_services.dataset_version_claim_scan(version_id=body["id"])
+    scanning.dataset_version_claim_scan(version_id=body["id"])
     DatasetVersion.objects.filter(pk=body["id"]).update(
         scanned_records=4
     )  # as if a crash came after 2 batches

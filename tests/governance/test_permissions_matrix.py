@@ -329,3 +329,290 @@ def test_each_matrix_line_lists_exactly_the_methods_its_view_offers() -> None:
     offered = {route.name: set(route.offered) for route in ROUTES if route.name in routes}
     actual = {name: offered_methods(routes[name]) for name in offered}
     assert offered == actual
+
+
+# --- The admin, walked from the same policy -------------------------------------------------------
+#
+# Every registered ModelAdmin x every role: changelist, change page, add page, delete page, and every
+# admin action (a POST to the changelist). Expected answers come from governance/policy.py and the
+# page's `offers_add` / `offers_change`; a registered model without a line in ADMIN_ROWS, or an action
+# without a line in ADMIN_ACTIONS, fails `test_every_admin_model_and_action_has_a_line`.
+
+OWN_APPS = ("governance", "retrieval", "training")
+
+
+def _third_party_admin_models() -> tuple[str, ...]:
+    """Accounts, tokens, login throttling: ruled by Django's model permissions, which no role carries."""
+    return tuple(sorted(label for label in _registered() if label.split(".")[0] not in OWN_APPS))
+
+
+@dataclass
+class AdminWorld:
+    """The governance world plus retrieval and training rows, made directly: the admin only shows them."""
+
+    base: World
+    rows: dict[str, Any]
+
+
+def _admin_rows(world: World) -> dict[str, Any]:
+    from retrieval import storage
+    from retrieval.models import Collection, Document, QueryLog
+    from training.models import AdapterVersion, BaseModel, Evaluation, FineTuneEvent, FineTuneJob
+
+    system, version = world.system, world.version
+    collection = Collection.objects.create(
+        name="KB", ai_system=system, embedding_model="all-MiniLM-L6-v2", embedding_dimension=4,
+        model_max_tokens=256, chunk_size=200, chunk_overlap=20,
+    )  # fmt: skip
+    storage.create_partition(collection)
+    document = Document.objects.create(
+        collection=collection, external_id="faq", source_type="txt", sha256="0" * 64
+    )
+    query_log = QueryLog.objects.create(
+        collection=collection, query_masked="refunds?", k=5, min_score=0.3, search_mode="exact"
+    )
+    base_model = BaseModel.objects.create(
+        name="tiny", path="/nonexistent/tiny", architecture="GPT2LMHeadModel", model_type="gpt2",
+        parameter_count=1000, max_sequence_length=128, config_sha256="1" * 64,
+    )  # fmt: skip
+    job_fields = {
+        "ai_system": system, "base_model": base_model, "dataset_version": version,
+        "hyperparameters": {"rank": 4}, "created_by": world.author,
+    }  # fmt: skip
+    trained = FineTuneJob.objects.create(seed=1, request_sha256="2" * 64, status="succeeded", **job_fields)
+    queued = FineTuneJob.objects.create(seed=2, request_sha256="3" * 64, **job_fields)
+    FineTuneEvent.objects.create(job=trained, kind="progress", step=2, loss=1.5, message="step 2 of 4")
+    adapter = AdapterVersion.objects.create(
+        job=trained, ai_system=system, base_model=base_model, dataset_version=version, name="adapter-1",
+        path="/nonexistent/adapter", files={}, sha256="4" * 64, size_bytes=1, lora_config={},
+        trainable_parameters=1, total_parameters=1000, lineage={},
+    )  # fmt: skip
+    evaluation = Evaluation.objects.create(
+        subject="baseline", base_model=base_model, ai_system=system, dataset_version=version,
+        metrics={"rouge_l": 0.2}, primary_metric="rouge_l", score=0.2, sample_count=1, threshold=0.5,
+        passed=False,
+    )  # fmt: skip
+    return {
+        "governance.aisystem": system,
+        "governance.dataset": world.dataset,
+        "governance.datasetversion": version,
+        "governance.dpia": world.dpia_draft,
+        "governance.auditevent": world.event,
+        "retrieval.collection": collection,
+        "retrieval.document": document,
+        "retrieval.querylog": query_log,
+        "training.basemodel": base_model,
+        "training.finetunejob": queued,
+        "training.adapterversion": adapter,
+        "training.evaluation": evaluation,
+    }
+
+
+ADMIN_ROWS = (
+    "governance.aisystem", "governance.dataset", "governance.datasetversion", "governance.dpia",
+    "governance.auditevent", "retrieval.collection", "retrieval.document", "retrieval.querylog",
+    "training.basemodel", "training.finetunejob", "training.adapterversion", "training.evaluation",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AdminAction:
+    """One admin action: the row it runs on and whether it took effect (read after the POST)."""
+
+    model: str
+    name: str
+    target: Callable[[AdminWorld], Any]
+    done: Callable[[Any], bool]
+
+
+def _status_is(value: str) -> Callable[[Any], bool]:
+    def check(row: Any) -> bool:
+        row.refresh_from_db()
+        return bool(row.status == value)
+
+    return check
+
+
+def _gone(row: Any) -> bool:
+    return not type(row).objects.filter(pk=row.pk).exists()
+
+
+def _row(label: str) -> Callable[[AdminWorld], Any]:
+    return lambda w: w.rows[label]
+
+
+# fmt: off
+ADMIN_ACTIONS = [
+    AdminAction("governance.dpia", "submit_for_review", lambda w: w.base.dpia_draft, _status_is("in_review")),
+    AdminAction("governance.dpia", "approve", lambda w: w.base.dpia_review, _status_is("approved")),
+    AdminAction("governance.dpia", "reject", lambda w: w.base.dpia_review, _status_is("rejected")),
+    AdminAction("retrieval.document", "delete_with_chunks", _row("retrieval.document"), _gone),
+    AdminAction("training.finetunejob", "cancel", _row("training.finetunejob"), _status_is("cancelled")),
+    AdminAction("training.adapterversion", "approve", _row("training.adapterversion"), _status_is("approved")),  # noqa: E501
+    AdminAction("training.adapterversion", "retire", _row("training.adapterversion"), _status_is("retired")),
+]
+# fmt: on
+ADMIN_VIEWS = ("changelist", "change", "add", "delete")
+
+
+def _registered() -> dict[str, Any]:
+    from django.contrib import admin
+
+    return {model._meta.label_lower: model_admin for model, model_admin in admin.site._registry.items()}
+
+
+def _own_actions(model_admin: Any) -> dict[str, Any]:
+    """The page's own actions (Django's site-wide delete_selected needs `delete`, which nobody has)."""
+    return {name: getattr(model_admin, name) for name in (model_admin.actions or ())}
+
+
+def _admin_url(label: str, view: str, pk: Any = None) -> str:
+    app, model = label.split(".")
+    suffix = {"changelist": "", "add": "add/", "change": f"{pk}/change/", "delete": f"{pk}/delete/"}[view]
+    return f"/admin/{app}/{model}/{suffix}"
+
+
+def _admin_client(role: str, request: pytest.FixtureRequest) -> Any:
+    from django.test import Client
+
+    client = Client()
+    if role in ROLE_FIXTURES:
+        client.force_login(request.getfixturevalue(ROLE_FIXTURES[role]))
+    return client
+
+
+def expected_admin_status(label: str, view: str, role: str) -> int:
+    from governance.policy import READ, WRITE, roles_allowed
+
+    if role == ANONYMOUS:
+        return 302  # the admin sends everyone without a session to its login page
+    if label.split(".")[0] not in OWN_APPS:
+        return 403  # roles carry no Django model permissions; only superusers manage accounts
+    model_admin = _registered()[label]
+    resource = model_admin.policy_resource
+    if view in ("changelist", "change"):
+        return 200 if role in roles_allowed(resource, READ) else 403
+    if view == "add":
+        return 200 if model_admin.offers_add and role in roles_allowed(resource, WRITE) else 403
+    return 403  # delete: registers keep their history
+
+
+@pytest.fixture
+def admin_world(world: World) -> AdminWorld:
+    return AdminWorld(world, _admin_rows(world))
+
+
+def admin_view_cases() -> Iterator[Any]:
+    for label in (*ADMIN_ROWS, *_third_party_admin_models()):
+        views = ADMIN_VIEWS if label in ADMIN_ROWS else ("changelist",)
+        for view in views:
+            for role in ROLES:
+                yield pytest.param(label, view, role, id=f"admin-{label}-{view}-{role}")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("label", "view", "role"), admin_view_cases())
+def test_the_admin_pages_follow_the_policy(
+    label: str, view: str, role: str, admin_world: AdminWorld, request: pytest.FixtureRequest
+) -> None:
+    row = admin_world.rows.get(label)
+    url = _admin_url(label, view, row.pk if row is not None else None)
+    response = _admin_client(role, request).get(url)
+    assert response.status_code == expected_admin_status(label, view, role), (url, role)
+    if response.status_code == 302:
+        assert response["Location"].startswith("/admin/login/")
+
+
+def admin_action_cases() -> Iterator[Any]:
+    for action in ADMIN_ACTIONS:
+        for role in ROLES:
+            yield pytest.param(action, role, id=f"admin-{action.model}-{action.name}-{role}")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("action", "role"), admin_action_cases())
+def test_the_admin_actions_follow_the_policy(
+    action: AdminAction, role: str, admin_world: AdminWorld, request: pytest.FixtureRequest
+) -> None:
+    from governance.policy import READ, roles_allowed
+
+    model_admin = _registered()[action.model]
+    [verb] = _own_actions(model_admin)[action.name].allowed_permissions
+    resource = model_admin.policy_resource
+    row = action.target(admin_world)
+    events_before = AuditEvent.objects.count()
+
+    response = _admin_client(role, request).post(
+        _admin_url(action.model, "changelist"),
+        {"action": action.name, "_selected_action": [row.pk], "index": 0},
+    )
+
+    if role == ANONYMOUS:
+        assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    elif role not in roles_allowed(resource, READ):
+        assert response.status_code == 403
+    else:
+        # A refused action is not offered: with other actions left the POST is "no action selected"
+        # and redirects; with none left the changelist just renders. A run action redirects too.
+        offered = [
+            name
+            for name, fn in _own_actions(model_admin).items()
+            if role in roles_allowed(resource, fn.allowed_permissions[0])
+        ]
+        assert response.status_code == (302 if offered else 200)
+    allowed_here = role in roles_allowed(resource, verb)
+    assert action.done(row) is allowed_here, (action.name, role)
+    assert AuditEvent.objects.count() - events_before == (1 if allowed_here else 0)
+
+
+def test_every_admin_model_and_action_has_a_line() -> None:
+    from governance.admin_base import PolicyAdmin
+    from governance.policy import POLICY, VERBS
+
+    registered = _registered()
+    assert sorted(label for label in registered if label.split(".")[0] in OWN_APPS) == sorted(ADMIN_ROWS)
+    for label in ADMIN_ROWS:
+        model_admin = registered[label]
+        assert isinstance(model_admin, PolicyAdmin), label
+        assert model_admin.policy_resource in POLICY, label
+        for inline in model_admin.inlines:
+            assert inline.policy_resource in POLICY, (label, inline)
+    declared = {
+        (label, name): fn.allowed_permissions
+        for label in ADMIN_ROWS
+        for name, fn in _own_actions(registered[label]).items()
+    }
+    assert sorted(declared) == sorted((a.model, a.name) for a in ADMIN_ACTIONS)
+    for key, permissions in declared.items():
+        assert len(permissions) == 1 and permissions[0] in VERBS, (key, permissions)
+
+
+def test_the_site_wide_delete_action_is_offered_to_no_role(
+    rf: Any, officer: Any, engineer: Any, auditor: Any
+) -> None:
+    for model_admin in _registered().values():
+        for user in (officer, engineer, auditor):
+            request = rf.get("/admin/")
+            request.user = user
+            assert "delete_selected" not in model_admin.get_actions(request), (model_admin, user)
+
+
+def test_the_readme_roles_table_is_the_policy() -> None:
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from governance.policy import POLICY, VERBS
+
+    short = {COMPLIANCE_OFFICER: "officer", ENGINEER: "engineer", AUDITOR: "auditor"}
+    readme = (Path(settings.BASE_DIR) / "README.md").read_text()
+    rows = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`") and cells[0].strip("`") in POLICY:
+            rows[cells[0].strip("`")] = [set(c.split(", ")) - {"-"} for c in cells[1:]]
+    expected = {
+        resource: [{short[role] for role in line[verb]} for verb in VERBS]
+        for resource, line in POLICY.items()
+    }
+    assert rows == expected

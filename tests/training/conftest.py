@@ -42,6 +42,7 @@ from tests.training.helpers import corpus_texts, ticket_records, upload_version 
 def _training_settings(settings: Any) -> None:
     for name, value in TEST_SETTINGS.items():  # this process loaded its settings before the lines above
         setattr(settings, name, value)
+    settings.TRAINING_TEST_HOOKS_DIR = str(ROOT / "hooks")
     settings.PII_ENGINE = "regex"  # in-process scans in fixtures; the worker keeps its own engine
     # The users of every fixture get a password; PBKDF2 would spend seconds per test on it.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -61,7 +61,7 @@ def upload_version(
         split_seed=7,
     )
     if scan:
-        assert datasets.dataset_version_claim_scan(version_id=version.pk)
+        assert scanning.dataset_version_claim_scan(version_id=version.pk)
         version = scanning.dataset_version_scan(version_id=version.pk)
         assert version.status == DatasetVersionStatus.READY, version.scan_error
     return DatasetVersion.objects.get(pk=version.pk)

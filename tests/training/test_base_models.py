@@ -50,7 +50,7 @@ def test_the_manifest_holds_the_sha256_of_every_weight_file(engineer, base_model
 def test_a_path_that_does_not_exist_is_refused(api, engineer, tmp_path):
     response = api(engineer).post(URL, {"name": "x", "path": str(tmp_path / "nope")}, format="json")
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "base_model_path_not_found"
+    assert response.json()["error"]["code"] == "base_model_path_unusable"
     assert not BaseModel.objects.exists()
 
 
@@ -92,7 +92,28 @@ def test_a_path_outside_the_allowed_roots_is_refused(api, engineer, demo_model_d
     settings.TRAINING_BASE_MODEL_ROOTS = str(tmp_path)
     response = api(engineer).post(URL, {"name": "x", "path": str(demo_model_dir)}, format="json")
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "base_model_path_not_allowed"
+    assert response.json()["error"]["code"] == "base_model_path_unusable"
+
+
+@pytest.mark.django_db
+def test_outside_the_roots_missing_and_not_a_directory_give_byte_identical_errors(
+    api, engineer, demo_model_dir, settings, tmp_path
+):
+    root = tmp_path / "models"
+    root.mkdir()
+    (root / "weights.bin").write_bytes(b"x")
+    settings.TRAINING_BASE_MODEL_ROOTS = str(root)
+    client = api(engineer)
+
+    bodies = [
+        client.post(URL, {"name": "x", "path": path}, format="json")
+        for path in (str(demo_model_dir), str(root / "nope"), str(root / "weights.bin"))
+    ]
+
+    assert [response.status_code for response in bodies] == [400, 400, 400]
+    assert bodies[0].content == bodies[1].content == bodies[2].content
+    assert bodies[0].json()["error"]["code"] == "base_model_path_unusable"
+    assert not BaseModel.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -64,6 +64,7 @@ def test_only_officers_change_an_adapters_status(request, api, adapter, action):
     users = _users(request)
     url = f"/api/v1/adapters/{adapter.pk}/{action}/"
     body = {"reason": "erasure request 3"} if action == "taint" else {}
+    adapter.evaluations.filter(subject="adapter").update(passed=True)  # a failed one needs an override
     for name in ("engineer", "auditor", "outsider"):
         assert api(users[name]).post(url, body, format="json").status_code == 403, name
     assert api(users["officer"]).post(url, body, format="json").status_code == 200
@@ -93,3 +94,63 @@ def test_auditors_cannot_register_base_models_or_record_evaluations(request, api
         assert api(users[name]).post("/api/v1/evaluations/", evaluation, format="json").status_code == 403
     assert api(users["engineer"]).post("/api/v1/base-models/", model, format="json").status_code == 201
     assert api(users["officer"]).post("/api/v1/evaluations/", evaluation, format="json").status_code == 201
+
+
+# --- The services ask the same policy, whoever calls them ----------------------------------------
+
+
+@pytest.mark.parametrize("name", ["engineer", "auditor"])
+def test_an_engineer_or_auditor_calling_the_adapter_taint_service_is_refused(request, adapter, name):
+    from governance.errors import NotPermitted
+    from training.services import adapters
+
+    with pytest.raises(NotPermitted) as refused:
+        adapters.adapter_version_taint(
+            actor=request.getfixturevalue(name), adapter=adapter, reason="erasure 3"
+        )
+
+    assert refused.value.code == "forbidden"
+    adapter.refresh_from_db()
+    assert adapter.status == "candidate"
+
+
+def test_the_platform_itself_may_taint_an_adapter(adapter):
+    from training.services import adapters
+
+    assert adapters.adapter_version_taint(actor=None, adapter=adapter, reason="erasure 3").status == "tainted"
+
+
+def test_an_engineer_calling_the_base_model_taint_service_is_refused(engineer, base_model):
+    from governance.errors import NotPermitted
+    from training.services import base_models
+
+    with pytest.raises(NotPermitted):
+        base_models.base_model_taint(actor=engineer, base_model=base_model, reason="licence withdrawn")
+
+    base_model.refresh_from_db()
+    assert base_model.taint_reason == ""
+
+
+def test_an_auditor_calling_the_cancel_service_is_refused(request, api, job_payload, auditor):
+    from governance.errors import NotPermitted
+    from training.models import FineTuneJob
+    from training.services import jobs
+
+    created = api(request.getfixturevalue("engineer")).post(
+        "/api/v1/fine-tune-jobs/", job_payload, format="json"
+    )
+    job = FineTuneJob.objects.get(pk=created.json()["id"])
+
+    with pytest.raises(NotPermitted):
+        jobs.fine_tune_job_cancel(actor=auditor, job=job)
+
+    job.refresh_from_db()
+    assert job.status == "queued"
+
+
+def test_an_auditor_downloading_through_the_service_is_refused(auditor, adapter):
+    from governance.errors import NotPermitted
+    from training.services import adapters
+
+    with pytest.raises(NotPermitted):
+        adapters.adapter_version_download(actor=auditor, adapter=adapter)

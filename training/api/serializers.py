@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from governance.models import AISystem, DatasetVersion
 from training.models import AdapterVersion, BaseModel, Evaluation, FineTuneEvent, FineTuneJob
+from training.services.adapters import OVERRIDE_MAX_CHARS, OVERRIDE_MIN_CHARS
 
 
 class BaseModelOut(serializers.ModelSerializer):
@@ -153,6 +154,7 @@ class EvaluationIn(serializers.Serializer):
 
 class AdapterVersionOut(serializers.ModelSerializer):
     approved_by = serializers.CharField(source="approved_by.username", default=None)
+    override_by = serializers.CharField(source="override_by.username", default=None, allow_null=True)
 
     class Meta:
         model = AdapterVersion
@@ -175,6 +177,9 @@ class AdapterVersionOut(serializers.ModelSerializer):
             "lineage",
             "approved_by",
             "approved_at",
+            "override_justification",
+            "override_by",
+            "override_at",
             "retired_at",
             "created_at",
         ]
@@ -190,6 +195,15 @@ class AdapterVersionDetailOut(AdapterVersionOut):
         from training.selectors import adapter_evaluations
 
         return list(EvaluationOut(adapter_evaluations(adapter), many=True).data)
+
+
+class AdapterApproveIn(serializers.Serializer):
+    override_justification = serializers.CharField(
+        required=False,
+        min_length=OVERRIDE_MIN_CHARS,
+        max_length=OVERRIDE_MAX_CHARS,
+        help_text="Needed when the adapter failed its hold-out evaluation: why it is approved anyway.",
+    )
 
 
 class TaintIn(serializers.Serializer):

@@ -1,11 +1,8 @@
 """Training API views: thin, each action validates its input and calls one service or selector.
 
-Permission matrix (tested in tests/training/test_permissions.py):
-- read (list, retrieve, events): compliance officer, engineer, auditor
-- register base models, create and cancel jobs, record evaluations: engineer, compliance officer
-- approve, retire, taint adapters: compliance officer
-- download adapter files: engineer, compliance officer. Auditors see lineage, hashes and scores but not
-  the weights: an adapter can memorise its training records, so the weights are treated as personal data.
+Who may call what is governance/policy.py (tested in tests/training/test_permissions.py): every role
+reads; engineers and officers register base models, create and cancel jobs and record evaluations;
+officers approve, retire and taint adapters; engineers and officers download adapter weights.
 """
 
 from __future__ import annotations
@@ -20,20 +17,18 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from governance.api.permissions import REVIEW_ROLES, WRITE_ROLES
-from governance.errors import ValidationFailed
+from governance.api.validation import valid_input as _valid
 from training import selectors
 from training.api import serializers as s
 from training.models import AdapterVersion, BaseModel, Evaluation, FineTuneJob
 from training.services import adapters, base_models, evaluations, jobs
-
-DOWNLOAD_ROLES = WRITE_ROLES
 
 
 class BaseModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[BaseModel]):
     """Local base models: architecture and size from config.json, sha256 manifest of the weights."""
 
     serializer_class = s.BaseModelOut
+    policy_resource = "base_model"
     filterset_fields = ["status", "architecture", "model_type"]
 
     def get_queryset(self) -> Any:
@@ -58,6 +53,7 @@ class FineTuneJobViewSet(
     """Fine-tune jobs, shaped like the OpenAI fine-tuning API: create, list, retrieve, cancel, events."""
 
     serializer_class = s.FineTuneJobOut
+    policy_resource = "fine_tune_job"
     filterset_class = FineTuneJobFilter
 
     def get_queryset(self) -> Any:
@@ -98,19 +94,14 @@ class AdapterVersionViewSet(
 
     serializer_class = s.AdapterVersionOut
     filterset_class = AdapterVersionFilter
+    policy_resource = "adapter"
+    policy_verbs = {"download": "download", "approve": "review", "retire": "review", "taint": "review"}
 
     def get_queryset(self) -> Any:
         return selectors.adapter_version_list()
 
     def get_serializer_class(self) -> Any:
         return s.AdapterVersionDetailOut if self.action == "retrieve" else s.AdapterVersionOut
-
-    def get_permissions(self) -> Any:
-        if self.action == "download":
-            self.read_roles = DOWNLOAD_ROLES
-        if self.action in ("approve", "retire", "taint"):
-            self.write_roles = REVIEW_ROLES
-        return super().get_permissions()
 
     @extend_schema(responses={(200, "application/zip"): bytes})
     @action(detail=True, methods=["get"], filterset_class=None)
@@ -123,10 +114,11 @@ class AdapterVersionViewSet(
             handle, as_attachment=True, filename=f"{adapter.name}.zip", content_type="application/zip"
         )
 
-    @extend_schema(request=None, responses={200: s.AdapterVersionOut})
+    @extend_schema(request=s.AdapterApproveIn, responses={200: s.AdapterVersionOut})
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str) -> Response:
-        adapter = adapters.adapter_version_approve(actor=request.user, adapter=self.get_object())
+        data = _valid(s.AdapterApproveIn, request.data)
+        adapter = adapters.adapter_version_approve(actor=request.user, adapter=self.get_object(), **data)
         return Response(s.AdapterVersionOut(adapter).data)
 
     @extend_schema(request=None, responses={200: s.AdapterVersionOut})
@@ -155,6 +147,7 @@ class EvaluationViewSet(
     """Hold-out evaluations; POST records results computed outside the platform."""
 
     serializer_class = s.EvaluationOut
+    policy_resource = "evaluation"
     filterset_class = EvaluationFilter
 
     def get_queryset(self) -> Any:
@@ -166,10 +159,3 @@ class EvaluationViewSet(
         primary = data.pop("primary_metric", None)
         evaluation = evaluations.evaluation_create(actor=request.user, primary_metric_name=primary, **data)
         return Response(s.EvaluationOut(evaluation).data, status=status.HTTP_201_CREATED)
-
-
-def _valid(serializer_class: type[Any], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        raise ValidationFailed("the data is not valid", code="validation_failed", details=serializer.errors)
-    return dict(serializer.validated_data)

@@ -1,8 +1,23 @@
-# Placeholder in the migration chain; operations are filled in by the change that owns it.
-from django.db import migrations
+# The claim primitive's owner columns (governance/claim.py).
+from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
     dependencies = [("training", "0002_adapter_override")]
 
-    operations: list = []
+    operations = [
+        migrations.AddField(
+            model_name="basemodel", name="attempts", field=models.PositiveSmallIntegerField(default=0)
+        ),
+        migrations.AddField(
+            model_name="basemodel", name="heartbeat_at", field=models.DateTimeField(blank=True, null=True)
+        ),
+        migrations.AddField(
+            model_name="basemodel", name="worker_host", field=models.CharField(blank=True, max_length=255)
+        ),
+        migrations.AddField(
+            model_name="basemodel",
+            name="worker_pid",
+            field=models.PositiveIntegerField(blank=True, null=True),
+        ),
+    ]

@@ -30,6 +30,11 @@ class BaseModel(RegisterModel):
     manifest_error = models.TextField(blank=True)
     # Set when the weights must no longer be used (e.g. a licence withdrawn); jobs on it are refused.
     taint_reason = models.TextField(blank=True)
+    # The claim primitive's columns (governance/claim.py): who holds the row and since when it is alive.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker_host = models.CharField(max_length=255, blank=True)
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -12,12 +12,17 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from governance.errors import Conflict, NotPermitted
-from governance.roles import User, can_review
+from governance.errors import Conflict, ValidationFailed
+from governance.policy import DOWNLOAD, REVIEW, require
+from governance.roles import User
 from governance.services.audit import audit_record
-from training.choices import AdapterStatus, JobStatus
+from training.choices import AdapterStatus, EvaluationSubject, JobStatus
 from training.modelinfo import manifest_of
-from training.models import AdapterVersion, FineTuneJob
+from training.models import AdapterVersion, Evaluation, FineTuneJob
+
+# A justification must say something a later reader can weigh, and stay a paragraph, not a document.
+OVERRIDE_MIN_CHARS = 20
+OVERRIDE_MAX_CHARS = 4000
 
 
 def files_sha256(files: dict[str, Any]) -> str:
@@ -77,10 +82,11 @@ def _store(
 
 
 @transaction.atomic
-def adapter_version_approve(*, actor: User, adapter: AdapterVersion) -> AdapterVersion:
-    """candidate -> approved, by a compliance officer; a tainted adapter can never be approved."""
-    if not can_review(actor):
-        raise NotPermitted("only a compliance officer approves adapters", code="forbidden")
+def adapter_version_approve(
+    *, actor: User, adapter: AdapterVersion, override_justification: str = ""
+) -> AdapterVersion:
+    """candidate -> approved, by a compliance officer; a failed evaluation needs a written override."""
+    require(actor, "adapter", REVIEW)
     adapter = AdapterVersion.objects.select_for_update().get(pk=adapter.pk)
     if adapter.status == AdapterStatus.APPROVED:
         return adapter
@@ -92,23 +98,59 @@ def adapter_version_approve(*, actor: User, adapter: AdapterVersion) -> AdapterV
         raise Conflict(
             f"an adapter in status '{adapter.status}' cannot be approved", code="illegal_transition"
         )
-    adapter.status, adapter.approved_by, adapter.approved_at = AdapterStatus.APPROVED, actor, timezone.now()
-    adapter.save(update_fields=["status", "approved_by", "approved_at"])
+    failed = failed_evaluations(adapter)
+    justification = _override_justification(adapter, failed, override_justification)
+    now = timezone.now()
+    adapter.status, adapter.approved_by, adapter.approved_at = AdapterStatus.APPROVED, actor, now
+    fields = ["status", "approved_by", "approved_at"]
+    if justification:
+        adapter.override_justification, adapter.override_by, adapter.override_at = justification, actor, now
+        fields += ["override_justification", "override_by", "override_at"]
+    adapter.save(update_fields=fields)
     passed = list(adapter.evaluations.filter(subject="adapter").values_list("passed", flat=True))
-    audit_record(
-        actor=actor,
-        action="adapter_version.approved",
-        obj=adapter,
-        payload={"sha256": adapter.sha256, "evaluations_passed": passed},
-    )
+    payload: dict[str, Any] = {"sha256": adapter.sha256, "evaluations_passed": passed}
+    if justification:
+        payload["override"] = {
+            "justification": justification,
+            "failed_evaluations": [e.pk for e in failed],
+        }
+    audit_record(actor=actor, action="adapter_version.approved", obj=adapter, payload=payload)
     return adapter
+
+
+def failed_evaluations(adapter: AdapterVersion) -> list[Evaluation]:
+    """The adapter's own hold-out evaluations that scored below the AI system's threshold."""
+    return list(adapter.evaluations.filter(subject=EvaluationSubject.ADAPTER, passed=False).order_by("id"))
+
+
+def _override_justification(adapter: AdapterVersion, failed: list[Evaluation], text: str) -> str:
+    """The justification to store: "" when every evaluation passed, else a valid one or a refusal."""
+    if not failed:
+        return ""  # nothing is overridden, so nothing is recorded as an override
+    text = (text or "").strip()
+    if not text:
+        raise Conflict(
+            f"the adapter failed {len(failed)} hold-out evaluation(s); approving it needs an override "
+            "with a written justification (override_justification)",
+            code="evaluation_failed",
+            details=[
+                {"evaluation": e.pk, "metric": e.primary_metric, "score": e.score, "threshold": e.threshold}
+                for e in failed
+            ],
+        )
+    if not OVERRIDE_MIN_CHARS <= len(text) <= OVERRIDE_MAX_CHARS:
+        raise ValidationFailed(
+            f"override_justification must be {OVERRIDE_MIN_CHARS} to {OVERRIDE_MAX_CHARS} characters",
+            code="invalid_override_justification",
+            details={"field": "override_justification"},
+        )
+    return text
 
 
 @transaction.atomic
 def adapter_version_retire(*, actor: User, adapter: AdapterVersion) -> AdapterVersion:
     """candidate / approved / deployed -> retired, by a compliance officer."""
-    if not can_review(actor):
-        raise NotPermitted("only a compliance officer retires adapters", code="forbidden")
+    require(actor, "adapter", REVIEW)
     adapter = AdapterVersion.objects.select_for_update().get(pk=adapter.pk)
     if adapter.status == AdapterStatus.RETIRED:
         return adapter
@@ -126,6 +168,7 @@ def adapter_version_retire(*, actor: User, adapter: AdapterVersion) -> AdapterVe
 @transaction.atomic
 def adapter_version_taint(*, actor: User, adapter: AdapterVersion, reason: str) -> AdapterVersion:
     """Mark an adapter as trained on data that must not be used (e.g. an erased subject); final."""
+    require(actor, "adapter", REVIEW)
     adapter = AdapterVersion.objects.select_for_update().get(pk=adapter.pk)
     if adapter.status == AdapterStatus.TAINTED:
         return adapter
@@ -167,7 +210,13 @@ def adapter_version_archive(adapter: AdapterVersion) -> Path:
 
 
 def adapter_version_download(*, actor: User, adapter: AdapterVersion) -> Path:
-    """Build the verified zip and record who took a copy of the weights."""
+    """Build the verified zip and record who took a copy of the weights; a tainted adapter stays put."""
+    require(actor, "adapter", DOWNLOAD)
+    if adapter.status == AdapterStatus.TAINTED:
+        # Tainted weights may hold an erased subject's data: no new copy of them may leave.
+        raise Conflict(
+            f"the adapter is tainted and cannot be downloaded: {adapter.taint_reason}", code="adapter_tainted"
+        )
     path = adapter_version_archive(adapter)
     with transaction.atomic():
         audit_record(

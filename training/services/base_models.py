@@ -7,11 +7,14 @@ from pathlib import Path
 
 from django.db import transaction
 
+from governance import claim
+from governance.enqueue import enqueue_on_commit
 from governance.errors import Conflict
+from governance.policy import REVIEW, require
 from governance.roles import User, user_or_none
 from governance.services.audit import audit_record
 from training.choices import BaseModelStatus
-from training.modelinfo import ModelInfo, inspect_model_dir, manifest_of, manifest_sha256
+from training.modelinfo import ModelInfo, file_sha256, inspect_model_dir, manifest_sha256, weight_files
 from training.models import BaseModel
 
 logger = logging.getLogger(__name__)
@@ -42,7 +45,7 @@ def _store(actor: User, name: str, licence: str, info: ModelInfo) -> BaseModel:
     )
     model.full_clean()
     model.save()
-    transaction.on_commit(lambda: _enqueue_manifest(model.pk))
+    enqueue_on_commit("training.tasks.compute_base_model_manifest", model.pk, queue="gpu")
     audit_record(
         actor=actor,
         action="base_model.registered",
@@ -57,30 +60,51 @@ def _store(actor: User, name: str, licence: str, info: ModelInfo) -> BaseModel:
     return model
 
 
-def _enqueue_manifest(model_id: int) -> None:
-    from training.tasks import compute_base_model_manifest
-
-    compute_base_model_manifest.delay(model_id)
-
-
 def base_model_compute_manifest(*, base_model_id: int) -> BaseModel:
-    """Hash every file of the model directory (outside any transaction), then record the manifest."""
+    """Claim the model, hash every file of its directory (outside any transaction), record the manifest."""
+    claimed = claim.claim_row(
+        BaseModel,
+        base_model_id,
+        claimable_statuses=[BaseModelStatus.PENDING],
+        running_status=BaseModelStatus.PENDING,  # held, not a new status: the owner columns say who hashes
+        on_exhausted=_exhausted,
+    )
     model = BaseModel.objects.get(pk=base_model_id)
-    if model.status == BaseModelStatus.READY:
-        return model  # a redelivered task: nothing to do
+    if claimed is None:
+        return model  # a redelivered task: finished, or a live worker is hashing it
     try:
-        manifest = manifest_of(Path(model.path))
+        manifest = _hash_files(Path(model.path), base_model_id)
     except OSError as exc:
         logger.exception("manifest of base model %s failed", base_model_id)
         return _finish(base_model_id, {}, error=f"{type(exc).__name__}: the model files could not be read")
     return _finish(base_model_id, manifest, error="")
 
 
+def _hash_files(path: Path, base_model_id: int) -> dict[str, dict[str, object]]:
+    """manifest_of, with a heartbeat after each file: a 7B model's weights take minutes to hash."""
+    manifest: dict[str, dict[str, object]] = {}
+    for item in weight_files(path):
+        manifest[str(item.relative_to(path))] = {"sha256": file_sha256(item), "size": item.stat().st_size}
+        claim.heartbeat(BaseModel, [base_model_id])
+    return manifest
+
+
+def _exhausted(base_model_id: int, attempts: int) -> None:
+    _finish(
+        base_model_id,
+        {},
+        error=f"worker_lost: the worker stopped during each of {attempts} attempts to hash the weights",
+        held=False,
+    )
+
+
 @transaction.atomic
-def _finish(base_model_id: int, manifest: dict[str, dict[str, object]], *, error: str) -> BaseModel:
+def _finish(
+    base_model_id: int, manifest: dict[str, dict[str, object]], *, error: str, held: bool = True
+) -> BaseModel:
     model = BaseModel.objects.select_for_update().get(pk=base_model_id)
-    if model.status == BaseModelStatus.READY:
-        return model  # a redelivered task: the manifest is already on record
+    if model.status != BaseModelStatus.PENDING or (held and not claim.is_mine(model)):
+        return model  # a redelivered task finished it, or another run took it over
     if error or not manifest:
         model.status, model.manifest_error = BaseModelStatus.FAILED, error or "the directory holds no files"
     else:
@@ -105,6 +129,7 @@ def _finish(base_model_id: int, manifest: dict[str, dict[str, object]], *, error
 @transaction.atomic
 def base_model_taint(*, actor: User, base_model: BaseModel, reason: str) -> BaseModel:
     """Mark a base model unusable (licence withdrawn, poisoned weights); new jobs on it are refused."""
+    require(actor, "base_model", REVIEW)
     model = BaseModel.objects.select_for_update().get(pk=base_model.pk)
     if model.taint_reason:
         return model

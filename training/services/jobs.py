@@ -5,23 +5,26 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import secrets
-import socket
 from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from governance import claim, gates
+from governance.enqueue import enqueue_on_commit
 from governance.errors import Conflict, ValidationFailed
 from governance.models import AISystem, DatasetVersion
+from governance.policy import WRITE, require
 from governance.roles import User, user_or_none
 from governance.services.audit import audit_record
 from training import conf
 from training.choices import ACTIVE_JOB_STATUSES, FINAL_JOB_STATUSES, EventLevel, JobStatus
-from training.gates import job_gate_failures
+from training.gates import SCOPE as GATES
+from training.gates import JobSubject
 from training.hyperparams import validate_hyperparameters
 from training.models import AdapterVersion, BaseModel, FineTuneEvent, FineTuneJob
 
@@ -77,13 +80,12 @@ def fine_tune_job_create(
     clean = validate_hyperparameters(hyperparameters, base_model=base_model)
     version = DatasetVersion.objects.select_related("dataset").get(pk=dataset_version.pk)
     # The gates read files and tokenize records: they run before, not inside, the write transaction.
-    failures = job_gate_failures(
-        ai_system=ai_system, base_model=base_model, version=version, max_seq_length=clean["max_seq_length"]
-    )
+    subject = JobSubject(ai_system, base_model, version, clean["max_seq_length"])
+    failures = gates.failures(GATES, subject)
     if failures:
-        _audit_refusal(actor, ai_system, base_model, version, [f.gate for f in failures])
+        _audit_refusal(actor, ai_system, base_model, version, [f.code for f in failures])
         raise Conflict(
-            f"the job was refused by {len(failures)} gate(s): {', '.join(f.gate for f in failures)}",
+            f"the job was refused by {len(failures)} gate(s): {', '.join(f.code for f in failures)}",
             code="gates_failed",
             details=[f.as_dict() for f in failures],
         )
@@ -151,7 +153,7 @@ def _store(
     job.full_clean()
     job.save()
     job_event(job.pk, "created", "queued on the gpu queue")
-    transaction.on_commit(lambda: _enqueue(job.pk))
+    enqueue_on_commit("training.tasks.run_fine_tune_job", job.pk, queue="gpu")
     audit_record(
         actor=actor,
         action="fine_tune_job.created",
@@ -168,15 +170,10 @@ def _store(
     return job
 
 
-def _enqueue(job_id: int) -> None:
-    from training.tasks import run_fine_tune_job
-
-    run_fine_tune_job.delay(job_id)
-
-
 @transaction.atomic
 def fine_tune_job_cancel(*, actor: User, job: FineTuneJob) -> FineTuneJob:
     """Stop a job: a queued one never starts, a running one stops at its next step. Repeats are no-ops."""
+    require(actor, "fine_tune_job", WRITE)
     job = FineTuneJob.objects.select_for_update().get(pk=job.pk)
     if job.status == JobStatus.CANCELLED:
         return job
@@ -206,70 +203,41 @@ def job_event(
 # --- Worker side ------------------------------------------------------------------------------------
 
 
-def _owner_alive(job: FineTuneJob) -> bool:
-    """Whether another live process still trains this job (a duplicate delivery must then stand back)."""
-    if job.status not in (JobStatus.VALIDATING, JobStatus.RUNNING) or job.worker_pid is None:
-        return False
-    stale_after = timedelta(seconds=conf.setting_int("TRAINING_HEARTBEAT_STALE_S", 900))
-    fresh = job.heartbeat_at is not None and timezone.now() - job.heartbeat_at < stale_after
-    if job.worker_host != socket.gethostname():
-        return fresh  # another host: only its heartbeat can tell
-    if job.worker_pid == os.getpid():
-        return False
-    try:
-        os.kill(job.worker_pid, 0)
-    except ProcessLookupError:
-        return False  # the process that held it is gone (killed, out of memory): take over
-    except PermissionError:
-        return fresh
-    return fresh
-
-
 def fine_tune_job_claim(*, job_id: int) -> bool:
-    """Take the job for this process with a conditional update; False when it is not ours to run."""
-    job = FineTuneJob.objects.filter(pk=job_id).first()
-    if job is None or job.status in FINAL_JOB_STATUSES:
+    """Take the job for this process (governance.claim); False when it is not ours to run."""
+    claimed = claim.claim_row(
+        FineTuneJob,
+        job_id,
+        claimable_statuses=list(ACTIVE_JOB_STATUSES),
+        running_status=JobStatus.VALIDATING,
+        on_exhausted=_exhausted,
+        stale_after=timedelta(seconds=conf.heartbeat_stale_s()),
+        max_attempts=conf.max_attempts(),
+        started_at=Coalesce(F("started_at"), Value(timezone.now())),
+        error="",
+    )
+    if claimed is None:
         return False
-    if _owner_alive(job):
-        logger.info("job %s is held by live process %s on %s", job_id, job.worker_pid, job.worker_host)
-        return False
-    limit = conf.max_attempts()
-    if job.attempts >= limit:
-        fine_tune_job_fail(
-            job_id=job_id,
-            error=f"the worker stopped during each of {job.attempts} attempts (killed or out of memory); "
-            f"giving up after TRAINING_MAX_ATTEMPTS={limit}",
-        )
-        return False
-    return _claim(job, job.attempts + 1)
+    _record_claim(job_id, claimed.attempt)
+    return True
+
+
+def _exhausted(job_id: int, attempts: int) -> None:
+    fine_tune_job_fail(
+        job_id=job_id,
+        error=f"the worker stopped during each of {attempts} attempts (killed or out of memory); "
+        f"giving up after TRAINING_MAX_ATTEMPTS={conf.max_attempts()}",
+    )
 
 
 @transaction.atomic
-def _claim(job: FineTuneJob, attempt: int) -> bool:
-    now = timezone.now()
-    # Matching on the attempts count we read makes two racing workers unable to both claim it.
-    claimed = FineTuneJob.objects.filter(
-        pk=job.pk, status__in=ACTIVE_JOB_STATUSES, attempts=attempt - 1
-    ).update(
-        status=JobStatus.VALIDATING,
-        attempts=F("attempts") + 1,
-        worker_host=socket.gethostname(),
-        worker_pid=os.getpid(),
-        heartbeat_at=now,
-        started_at=job.started_at or now,
-        error="",
-    )
-    if not claimed:
-        logger.info("job %s: someone else got there first", job.pk)
-        return False
-    job_event(job.pk, "claimed", f"attempt {attempt} on {socket.gethostname()} (pid {os.getpid()})")
+def _record_claim(job_id: int, attempt: int) -> None:
+    host, pid = claim.me()
+    job = FineTuneJob.objects.get(pk=job_id)
+    job_event(job_id, "claimed", f"attempt {attempt} on {host} (pid {pid})")
     audit_record(
-        actor=None,
-        action="fine_tune_job.started",
-        obj=job,
-        payload={"attempt": attempt, "worker_host": socket.gethostname()},
+        actor=None, action="fine_tune_job.started", obj=job, payload={"attempt": attempt, "worker_host": host}
     )
-    return True
 
 
 @transaction.atomic
@@ -311,3 +279,32 @@ def fine_tune_job_heartbeat(job_id: int, **fields: Any) -> None:
 
 def _name(actor: User) -> str:
     return str(actor.get_username()) if actor is not None and actor.is_authenticated else "system"
+
+
+def fine_tune_job_check_gates_at_claim(*, job_id: int) -> bool:
+    """Run the gates again as the worker starts the job; one that fails them ends failed. True: go on."""
+    # The job may have waited in the queue for hours: a DPIA can expire, a dataset be tainted or unlinked.
+    failures = gates.failures(GATES, JobSubject.of_job(job_id))
+    if not failures:
+        return True
+    _fail_at_claim(job_id, failures)
+    return False
+
+
+@transaction.atomic
+def _fail_at_claim(job_id: int, failures: list[gates.GateResult]) -> None:
+    job = FineTuneJob.objects.select_for_update().get(pk=job_id)
+    if job.status in FINAL_JOB_STATUSES:
+        return
+    codes = [f.code for f in failures]
+    reasons = "; ".join(f"{f.code}: {f.reason}" for f in failures)
+    job.status, job.finished_at = JobStatus.FAILED, timezone.now()
+    job.error = f"refused when the worker claimed it by {len(codes)} gate(s): {reasons}"[:2000]
+    job.save(update_fields=["status", "error", "finished_at"])
+    job_event(job_id, "gates_failed", job.error, level=EventLevel.ERROR)
+    audit_record(
+        actor=None,
+        action="fine_tune_job.gates_failed",
+        obj=job,
+        payload={"gates": codes, "stage": "claim", "attempt": job.attempts},
+    )

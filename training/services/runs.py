@@ -42,7 +42,7 @@ class JobReporter:
     def __init__(self, job: FineTuneJob, started: float) -> None:
         self.job_id, self.started_at = job.pk, started
         self.hooks = _test_hooks(job.pk)
-        self.cancel_check_s = conf.setting_float("TRAINING_CANCEL_CHECK_S", 1.0)
+        self.cancel_check_s = conf.cancel_check_s()
         self.last_check = 0.0
 
     def started(self, *, total_steps: int, examples: int, resumed_from: int | None) -> None:
@@ -129,6 +129,8 @@ def fine_tune_job_run(*, job_id: int) -> None:
     started = time.monotonic()
     job = FineTuneJob.objects.select_related("base_model", "dataset_version", "ai_system").get(pk=job_id)
     try:
+        if not jobs.fine_tune_job_check_gates_at_claim(job_id=job_id):
+            return  # the gates closed while the job was queued: it is failed and audited, nothing trains
         runtime = select_runtime()
         tokenizer = load_tokenizer(job.base_model.path)
         adapter = AdapterVersion.objects.filter(job=job).first()

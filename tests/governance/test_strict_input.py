@@ -1,0 +1,161 @@
+"""Input the API used to mishandle: deep JSON, NUL bytes, bad dates, extra fields and files, `/`, the root."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from governance.models import AISystem, DatasetVersion
+from tests.factories import AISystemFactory, DatasetFactory
+from tests.governance.test_api_conventions import assert_error
+
+pytestmark = pytest.mark.django_db
+
+DEEP = "[" * 50_000 + "]" * 50_000
+
+
+def _post_raw(client: APIClient, url: str, body: str) -> Any:
+    return client.generic("POST", url, body.encode(), content_type="application/json")
+
+
+# --- JSON depth ----------------------------------------------------------------------------------
+
+
+def test_a_json_body_nested_fifty_thousand_levels_is_400_on_the_anonymous_token_endpoint() -> None:
+    error = assert_error(_post_raw(APIClient(), "/api/v1/auth/token/", DEEP), 400, "too_deeply_nested")
+    assert error["details"] == {"max_depth": 64}
+
+
+def test_a_json_body_nested_fifty_thousand_levels_is_400_on_a_register(api: Any, engineer: Any) -> None:
+    assert_error(_post_raw(api(engineer), "/api/v1/ai-systems/", DEEP), 400, "too_deeply_nested")
+    assert not AISystem.objects.exists()
+
+
+def test_one_level_past_the_limit_is_refused_and_brackets_inside_strings_do_not_count(
+    api: Any, engineer: Any, settings: Any
+) -> None:
+    settings.API_MAX_JSON_DEPTH = 3
+    too_deep = '{"name": "x", "intended_purpose": [[[1]]]}'
+    assert_error(_post_raw(api(engineer), "/api/v1/ai-systems/", too_deep), 400, "too_deeply_nested")
+    text = '{"name": "[[[[{{{{", "intended_purpose": "a \\"[[[[[\\" b"}'
+    assert _post_raw(api(engineer), "/api/v1/ai-systems/", text).status_code == 201
+
+
+# --- NUL bytes and dates -------------------------------------------------------------------------
+
+
+def test_a_nul_byte_in_the_owner_of_a_body_is_400_naming_the_field(api: Any, engineer: Any) -> None:
+    body = {"name": "Triage", "intended_purpose": "route tickets", "owner": "eng\x00ineer"}
+    error = assert_error(
+        api(engineer).post("/api/v1/ai-systems/", body, format="json"), 400, "invalid_character"
+    )
+    assert error["details"] == {"field": "owner"}
+
+
+def test_a_nul_byte_in_any_text_field_is_400_with_the_same_code(api: Any, engineer: Any) -> None:
+    dataset = DatasetFactory(owner=engineer)
+    body = {"name": "ok", "provenance": "a\x00b"}
+    response = api(engineer).patch(f"/api/v1/datasets/{dataset.pk}/", body, format="json")
+    assert assert_error(response, 400, "invalid_character")["details"] == {"field": "provenance"}
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/api/v1/audit-events/?since=2024-02-30", "since"),
+        ("/api/v1/audit-events/?until=2024-01-01T25:00", "until"),
+        ("/api/v1/query-logs/?since=2024-02-30", "since"),
+        ("/api/v1/ai-systems/?name=a%00b", "name"),
+        ("/api/v1/audit-events/?actor=eng%00ineer", "actor"),
+    ],
+)
+def test_an_impossible_date_or_a_nul_byte_in_a_filter_is_400_naming_the_filter(
+    api: Any, officer: Any, url: str, field: str
+) -> None:
+    error = assert_error(api(officer).get(url), 400, "invalid_filter")
+    assert error["details"]["field"] == field
+
+
+# --- Fields the request did not mean ------------------------------------------------------------
+
+
+def test_an_unknown_field_in_a_patch_is_400_naming_it_and_changes_nothing(api: Any, engineer: Any) -> None:
+    system = AISystemFactory(owner=engineer, name="Before")
+    response = api(engineer).patch(
+        f"/api/v1/ai-systems/{system.pk}/", {"name": "After", "purpose": "x"}, format="json"
+    )
+    assert assert_error(response, 400, "unknown_field")["details"]["field"] == "purpose"
+    system.refresh_from_db()
+    assert system.name == "Before"
+
+
+def test_an_unknown_field_in_a_post_is_400_naming_it(api: Any, engineer: Any) -> None:
+    body = {"name": "Triage", "intended_purpose": "route tickets", "riskclass": "high"}
+    response = api(engineer).post("/api/v1/ai-systems/", body, format="json")
+    assert assert_error(response, 400, "unknown_field")["details"]["field"] == "riskclass"
+
+
+def test_an_unknown_field_in_a_training_body_is_400_naming_it(api: Any, engineer: Any) -> None:
+    response = api(engineer).post("/api/v1/base-models/", {"name": "m", "pth": "/x"}, format="json")
+    assert assert_error(response, 400, "unknown_field")["details"]["field"] == "pth"
+
+
+def _file(name: str) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, b'{"input": "a", "output": "b"}\n', content_type="application/jsonl")
+
+
+def test_a_second_file_part_in_a_dataset_upload_is_400_and_nothing_is_stored(api: Any, engineer: Any) -> None:
+    dataset = DatasetFactory(owner=engineer)
+    response = api(engineer).post(
+        f"/api/v1/datasets/{dataset.pk}/versions/", {"file": [_file("a.jsonl"), _file("b.jsonl")]}
+    )
+    error = assert_error(response, 400, "unexpected_file")
+    assert error["details"] == {"field": "file", "count": 2}
+    assert not DatasetVersion.objects.exists()
+
+
+def test_an_extra_file_field_in_a_dataset_upload_is_400_naming_it(api: Any, engineer: Any) -> None:
+    dataset = DatasetFactory(owner=engineer)
+    response = api(engineer).post(
+        f"/api/v1/datasets/{dataset.pk}/versions/", {"file": _file("a.jsonl"), "notes": _file("b.jsonl")}
+    )
+    assert assert_error(response, 400, "unexpected_file")["details"]["field"] == "notes"
+    assert not DatasetVersion.objects.exists()
+
+
+def test_a_bogus_ordering_is_400_naming_it(api: Any, engineer: Any) -> None:
+    error = assert_error(api(engineer).get("/api/v1/ai-systems/?ordering=bogus"), 400, "invalid_ordering")
+    assert (error["details"]["field"], error["details"]["value"]) == ("ordering", "bogus")
+
+
+# --- `/` and the API root ------------------------------------------------------------------------
+
+
+def test_the_site_root_redirects_to_the_admin() -> None:
+    response = APIClient().get("/")
+    assert (response.status_code, response["Location"]) == (302, "/admin/")
+
+
+def test_the_api_root_lists_the_resources_of_all_three_apps(api: Any, engineer: Any) -> None:
+    response = api(engineer).get("/api/v1/")
+    assert response.status_code == 200
+    assert sorted(response.json()) == sorted(
+        [
+            "ai-systems",
+            "datasets",
+            "dataset-versions",
+            "dpias",
+            "audit-events",
+            "collections",
+            "documents",
+            "query-logs",
+            "base-models",
+            "fine-tune-jobs",
+            "adapters",
+            "evaluations",
+        ]
+    )
+    assert response.json()["fine-tune-jobs"] == "http://testserver/api/v1/fine-tune-jobs/"
