@@ -217,6 +217,22 @@ def celery_worker(
     worker.stop()
 
 
+def dead_pid() -> int:
+    """The pid of a process that has exited: what a SIGKILLed worker leaves in the row it claimed."""
+    process = subprocess.Popen(["true"])  # noqa: S607 - fixed argv
+    process.wait()
+    return process.pid
+
+
+@pytest.fixture
+def live_pid() -> Iterator[int]:
+    """Another live process on this host, standing in for a worker that still holds its row."""
+    process = subprocess.Popen(["sleep", "120"])  # noqa: S607 - fixed argv
+    yield process.pid
+    process.kill()
+    process.wait()
+
+
 def wait_for(predicate: Callable[[], Any], *, timeout: float = 120, interval: float = 0.2) -> Any:
     """Poll until predicate() is truthy; fail with a clear message when time runs out."""
     deadline = time.monotonic() + timeout

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,28 +12,13 @@ from django.utils import timezone
 from governance import claim
 from governance.choices import DatasetVersionStatus
 from governance.models import DatasetVersion
+from tests.conftest import dead_pid
 from tests.factories import DatasetFactory
 from tests.training.helpers import ticket_records, upload_version
 
 pytestmark = pytest.mark.django_db
 
 CLAIMABLE = [DatasetVersionStatus.PENDING, DatasetVersionStatus.SCANNING]
-
-
-def dead_pid() -> int:
-    """The pid of a process that has exited (what a SIGKILLed worker leaves in the row)."""
-    process = subprocess.Popen(["true"])  # noqa: S607 - fixed argv
-    process.wait()
-    return process.pid
-
-
-@pytest.fixture
-def live_pid() -> Iterator[int]:
-    """Another live process on this host, standing in for a worker that is still scanning."""
-    process = subprocess.Popen(["sleep", "120"])  # noqa: S607 - fixed argv
-    yield process.pid
-    process.kill()
-    process.wait()
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,27 +14,13 @@ from governance import tasks
 from governance.choices import DatasetVersionStatus
 from governance.models import AuditEvent, DatasetRecord, DatasetVersion
 from governance.services import scanning
-from tests.conftest import wait_for
+from tests.conftest import dead_pid, wait_for
 from tests.factories import DatasetFactory
 from tests.training.helpers import ticket_records, upload_version
 
 
 class WorkerDied(BaseException):
     """Stands in for SIGKILL in-process: nothing in the scan catches it, so nothing is finished."""
-
-
-def dead_pid() -> int:
-    process = subprocess.Popen(["true"])  # noqa: S607 - fixed argv
-    process.wait()
-    return process.pid
-
-
-@pytest.fixture
-def live_pid() -> Iterator[int]:
-    process = subprocess.Popen(["sleep", "120"])  # noqa: S607 - fixed argv
-    yield process.pid
-    process.kill()
-    process.wait()
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,22 +13,8 @@ from governance import tasks as governance_tasks
 from retrieval import tasks
 from retrieval.models import Document
 from retrieval.services import documents
-from tests.conftest import wait_for
+from tests.conftest import dead_pid, wait_for
 from tests.retrieval.conftest import doc
-
-
-def dead_pid() -> int:
-    process = subprocess.Popen(["true"])  # noqa: S607 - fixed argv
-    process.wait()
-    return process.pid
-
-
-@pytest.fixture
-def live_pid() -> Iterator[int]:
-    process = subprocess.Popen(["sleep", "120"])  # noqa: S607 - fixed argv
-    yield process.pid
-    process.kill()
-    process.wait()
 
 
 def _accepted(engineer: Any, collection: Any, count: int = 2) -> list[int]:

@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-from collections.abc import Iterator
 
 import pytest
 from django.utils import timezone
 
+from tests.conftest import dead_pid
 from training import tasks
 from training.models import BaseModel
 from training.services import base_models
 
 pytestmark = pytest.mark.django_db
-
-
-def dead_pid() -> int:
-    process = subprocess.Popen(["true"])  # noqa: S607 - fixed argv
-    process.wait()
-    return process.pid
-
-
-@pytest.fixture
-def live_pid() -> Iterator[int]:
-    process = subprocess.Popen(["sleep", "120"])  # noqa: S607 - fixed argv
-    yield process.pid
-    process.kill()
-    process.wait()
 
 
 @pytest.fixture
