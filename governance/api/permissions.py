@@ -21,6 +21,7 @@ class RolePermission(BasePermission):
     """
 
     message = "your role does not allow this"
+    code = "forbidden"  # the same code a service's policy refusal carries
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if not request.user or not request.user.is_authenticated:

@@ -197,7 +197,7 @@ ERROR_CASES: list[tuple[Callable[[Any, dict[str, Any]], Any], int, str | None]] 
     (_bad_input, 400, "validation_failed"),
     (_malformed_json, 400, None),
     (_anonymous, 401, "not_authenticated"),
-    (_auditor_writes, 403, "permission_denied"),
+    (_auditor_writes, 403, "forbidden"),
     (_missing_row, 404, "not_found"),
     (_malformed_id, 404, "not_found"),
     (_page_past_the_end, 404, "not_found"),

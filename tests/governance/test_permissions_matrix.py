@@ -242,7 +242,7 @@ def test_the_matrix_holds(
     assert AuditEvent.objects.count() - events_before == expected_events(route, method, role)
     if expected >= 400:
         assert_error_shape(response)
-        code = {401: "not_authenticated", 403: "permission_denied", 405: "method_not_allowed"}[expected]
+        code = {401: "not_authenticated", 403: "forbidden", 405: "method_not_allowed"}[expected]
         assert response.json()["error"]["code"] == code
 
 
