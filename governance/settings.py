@@ -278,7 +278,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [
         "governance.api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "governance.api.parsers.StrictMultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "governance.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "governance.api.errors.exception_handler",

@@ -30,6 +30,22 @@ class Pagination(PageNumberPagination):
             )
         return int(raw)
 
+    def get_page_number(self, request: Request, paginator: Any) -> int:
+        """`?page=` is an integer from 1 (the schema says so); a page past the end stays a 404."""
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None:
+            return 1
+        # `?page=` and `?page=last` used to mean page 1 and the last page: neither is an integer.
+        if not (raw.isascii() and raw.isdigit()) or int(raw[:19]) < 1:
+            raise ValidationFailed(
+                "page must be an integer from 1",
+                code="invalid_page",
+                details={"field": "page"},
+            )
+        if len(raw) > 18:  # far past the end of any list: the paginator's 404, without a huge int()
+            return int(paginator.num_pages) + 1
+        return int(raw)
+
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         """Document the bounds the view enforces, so a schema-valid page size is always accepted."""
         parameters = super().get_schema_operation_parameters(view)

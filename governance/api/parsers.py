@@ -74,7 +74,11 @@ class _StrictDjangoParser(DjangoMultiPartParser):
 
 
 class StrictMultiPartParser(MultiPartParser):
-    """Multipart with file names validated by the dataset service's rules."""
+    """Multipart with file names validated by the dataset service's rules, and no silent empty form.
+
+    Django reads a body with bytes but no well-formed part (`--b\\r\\n147--b--`) as an empty form, so a
+    PATCH made of garbage answered 200 and changed nothing: such a body is a 400 `malformed_body`.
+    """
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> DataAndFiles:
         parser_context = parser_context or {}
@@ -86,4 +90,13 @@ class StrictMultiPartParser(MultiPartParser):
             data, files = parser.parse()
         except MultiPartParserError as exc:
             raise ParseError(f"multipart form parse error: {exc}") from exc
+        if not data and not files and _content_length(meta) > 0:
+            raise ValidationFailed(
+                "the multipart body holds no well-formed part", code="malformed_body", details=None
+            )
         return DataAndFiles(data, files)
+
+
+def _content_length(meta: dict[str, Any]) -> int:
+    raw = str(meta.get("CONTENT_LENGTH") or "0")
+    return int(raw) if raw.isascii() and raw.isdigit() else 0

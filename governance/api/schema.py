@@ -41,7 +41,27 @@ class ErrorOut(serializers.Serializer):
 
 
 class AutoSchema(SpectacularAutoSchema):
-    """Adds the documented error responses to every operation unless the view already names them."""
+    """Adds the documented error responses to every operation unless the view already names them.
+
+    It also states the input rules the API enforces for every operation: a body takes only the fields
+    its serializer declares (governance/api/validation.py refuses the rest), and a query parameter
+    needs a value without NUL characters (governance/api/filters.py refuses `?name=` and `a%00b`).
+    """
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> Any:
+        operation = super().get_operation(*args, **kwargs)
+        for parameter in (operation or {}).get("parameters", []):
+            schema = parameter.get("schema", {})
+            if parameter.get("in") == "query" and schema.get("type") == "string" and "enum" not in schema:
+                schema.setdefault("minLength", 1)
+                schema.setdefault("pattern", "^[^\\x00]+$")
+        return operation
+
+    def _map_serializer(self, serializer: Any, direction: str, bypass_extensions: bool = False) -> Any:
+        result = super()._map_serializer(serializer, direction, bypass_extensions)
+        if direction == "request" and result.get("type") == "object":
+            result["additionalProperties"] = False
+        return result
 
     def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
@@ -53,4 +73,10 @@ class AutoSchema(SpectacularAutoSchema):
                 ErrorOut, str(status_code), direction=direction
             )
             responses[str(status_code)]["description"] = _MESSAGES[status_code]
+        if self.method == "GET":
+            # Refused by gunicorn before Django runs (its limit_request_line), so it is its HTML page.
+            responses["414"] = {
+                "description": "The request line (path and query) is longer than the web server accepts.",
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            }
         return responses

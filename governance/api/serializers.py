@@ -120,8 +120,8 @@ def _level() -> serializers.ChoiceField:
 
 
 class DPIAOut(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None)
-    reviewer = serializers.CharField(source="reviewer.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
+    reviewer = serializers.CharField(source="reviewer.username", default=None, allow_null=True)
     datasets: Any = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:

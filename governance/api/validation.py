@@ -36,6 +36,14 @@ def _refuse_unknown(data: dict[str, Any], fields: dict[str, serializers.Field]) 
             raise ValidationFailed(
                 f"unknown {message} '{name}'", code=code, details={"field": name, "allowed": sorted(writable)}
             )
+        if isinstance(data, QueryDict) and values == [""] and not getattr(fields[name], "allow_blank", False):
+            # DRF reads an empty form part as "not sent" for an optional field, so `owner=` in a
+            # multipart body was accepted (and defaulted) where JSON `"owner": ""` is refused.
+            raise ValidationFailed(
+                "the data is not valid",
+                code="validation_failed",
+                details={name: ["This field may not be blank."]},
+            )
         if len(values) > 1 and not isinstance(fields[name], _MANY):
             code = "unexpected_file" if is_file else "duplicate_field"
             raise ValidationFailed(

@@ -169,7 +169,7 @@ class QueryOut(serializers.Serializer):
 
 
 class QueryLogOut(serializers.ModelSerializer):
-    user = serializers.CharField(source="user.username", default=None)
+    user = serializers.CharField(source="user.username", default=None, allow_null=True)
 
     class Meta:
         model = QueryLog

@@ -10,6 +10,7 @@ Bounded: examples per operation and wall time per role come from FUZZ_MAX_EXAMPL
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -25,6 +26,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings")
 MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "15")
 MAX_TIME = os.environ.get("FUZZ_MAX_TIME", "240")
 SCHEMATHESIS = ROOT / ".venv-fuzz" / "bin" / "schemathesis"
+# Extra CLI arguments, e.g. FUZZ_ARGS="--include-path-regex=/dpias/" to rerun one operation quickly.
+EXTRA_ARGS = shlex.split(os.environ.get("FUZZ_ARGS", ""))
 SERVER_LOG = Path(os.environ.get("FUZZ_SERVER_LOG", "/tmp/fuzz-server.log"))  # noqa: S108
 ROLES = {"engineer": "engineer", "officer": "compliance_officer"}
 
@@ -113,6 +116,9 @@ def _fuzz(port: int, role: str, token: str) -> int:
         "--request-timeout=60",
         "--suppress-health-check=all",
         "--seed=1",
+        # No example database: each run draws the same cases from the seed instead of replaying old ones.
+        "--generation-database=none",
+        *EXTRA_ARGS,
     ]
     return subprocess.call(command, cwd=ROOT / "tests" / "fuzz")
 

@@ -159,3 +159,113 @@ def test_the_api_root_lists_the_resources_of_all_three_apps(api: Any, engineer: 
         ]
     )
     assert response.json()["fine-tune-jobs"] == "http://testserver/api/v1/fine-tune-jobs/"
+
+
+# --- Filters and pages the schema documents (found by schemathesis, `make fuzz`) -----------------
+
+
+def test_an_audit_filter_with_an_offset_postgresql_refuses_is_read_in_utc_not_a_500(
+    api: Any, officer: Any
+) -> None:
+    response = api(officer).get("/api/v1/audit-events/", {"until": "0899-10-17T03:57:31-19:09"})
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["count"] == 0
+
+
+@pytest.mark.parametrize("field", ["since", "until"])
+def test_an_audit_filter_before_the_first_representable_instant_is_400_invalid_filter(
+    api: Any, officer: Any, field: str
+) -> None:
+    response = api(officer).get("/api/v1/audit-events/", {field: "0001-01-01T00:00:00+01:00"})
+    assert assert_error(response, 400, "invalid_filter")["details"]["field"] == field
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/dpias/?ai_system=0",
+        "/api/v1/dataset-versions/?dataset=987654",
+        "/api/v1/adapters/?job=-5170&dataset_version=99999999999999999999",
+        "/api/v1/query-logs/?user=0",
+    ],
+)
+def test_a_filter_on_an_id_that_does_not_exist_is_an_empty_list(api: Any, officer: Any, url: str) -> None:
+    response = api(officer).get(url)
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/api/v1/dpias/?ai_system=x", "ai_system"),
+        ("/api/v1/dpias/?ai_system=1.5", "ai_system"),
+        ("/api/v1/audit-events/?sequence_to=0.5", "sequence_to"),
+        ("/api/v1/audit-events/?until=", "until"),
+        ("/api/v1/ai-systems/?name=", "name"),
+        ("/api/v1/datasets/?contains_personal_data=maybe", "contains_personal_data"),
+    ],
+)
+def test_a_blank_or_mistyped_filter_value_is_400_not_the_whole_list(
+    api: Any, officer: Any, url: str, field: str
+) -> None:
+    assert assert_error(api(officer).get(url), 400, "invalid_filter")["details"]["field"] == field
+
+
+@pytest.mark.parametrize("page", ["", "last", "0", "x", "١"])
+def test_a_page_that_is_not_an_integer_from_one_is_400_invalid_page(
+    api: Any, engineer: Any, page: str
+) -> None:
+    AISystemFactory(owner=engineer)
+    response = api(engineer).get("/api/v1/base-models/", {"page": page})
+    assert assert_error(response, 400, "invalid_page")["details"] == {"field": "page"}
+
+
+def test_a_post_to_an_unknown_api_path_is_a_json_404_not_an_html_csrf_page(engineer: Any) -> None:
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(engineer)
+    assert_error(client.post("/api/v1/dpias/0.5/submit/"), 404, "not_found")
+
+
+def test_an_empty_owner_in_a_multipart_body_is_400_not_the_caller_as_owner(api: Any, engineer: Any) -> None:
+    body = {"name": "Tickets", "purpose": "training", "owner": ""}
+    response = api(engineer).post("/api/v1/datasets/", body, format="multipart")
+    assert assert_error(response, 400, "validation_failed")["details"] == {
+        "owner": ["This field may not be blank."]
+    }
+
+
+def test_a_blank_legal_basis_filter_selects_datasets_without_one(api: Any, engineer: Any) -> None:
+    DatasetFactory(owner=engineer, name="unset", legal_basis="")
+    DatasetFactory(owner=engineer, name="set", legal_basis="consent")
+    response = api(engineer).get("/api/v1/datasets/", {"legal_basis": ""})
+    assert [item["name"] for item in response.json()["results"]] == ["unset"]
+
+
+def test_a_page_number_far_past_the_end_is_404_not_found(api: Any, engineer: Any) -> None:
+    assert_error(api(engineer).get("/api/v1/ai-systems/", {"page": "9661503352655464448"}), 404, "not_found")
+
+
+def test_a_multipart_body_without_a_well_formed_part_is_400_and_changes_nothing(
+    api: Any, engineer: Any
+) -> None:
+    dataset = DatasetFactory(owner=engineer, name="Tickets", provenance="CRM export")
+    boundary = "8037044ea59ee73f56979092c4998e05"
+    body = f"--{boundary}\r\n147--{boundary}--\r\n"
+    response = api(engineer).generic(
+        "PATCH",
+        f"/api/v1/datasets/{dataset.pk}/",
+        body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+    assert_error(response, 400, "malformed_body")
+    dataset.refresh_from_db()
+    assert (dataset.name, dataset.provenance) == ("Tickets", "CRM export")
+
+
+def test_get_operations_document_the_web_servers_414_as_html() -> None:
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    listing = schema["paths"]["/api/v1/query-logs/"]["get"]["responses"]
+    assert list(listing["414"]["content"]) == ["text/html"]

@@ -12,7 +12,7 @@ from training.services.adapters import OVERRIDE_MAX_CHARS, OVERRIDE_MIN_CHARS
 
 
 class BaseModelOut(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
 
     class Meta:
         model = BaseModel
@@ -48,7 +48,7 @@ class BaseModelIn(serializers.Serializer):
 class FineTuneJobOut(serializers.ModelSerializer):
     object = serializers.SerializerMethodField()
     adapter = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
 
     class Meta:
         model = FineTuneJob
@@ -153,7 +153,7 @@ class EvaluationIn(serializers.Serializer):
 
 
 class AdapterVersionOut(serializers.ModelSerializer):
-    approved_by = serializers.CharField(source="approved_by.username", default=None)
+    approved_by = serializers.CharField(source="approved_by.username", default=None, allow_null=True)
     override_by = serializers.CharField(source="override_by.username", default=None, allow_null=True)
 
     class Meta:
