@@ -217,7 +217,8 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", str(embedded.data_dir() / "media")) or "")
 MEDIA_URL = "/media/"
 # Uploads above this stay on disk while the request reads them, so a large JSONL never sits in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# DATA_UPLOAD_MAX_MEMORY_SIZE (the largest non-file body read into memory) follows the retrieval JSON
+# batch limit below, so a JSON batch of documents is bounded by RETRIEVAL_MAX_JSON_BYTES, as documented.
 
 # --- Datasets -------------------------------------------------------------------------------------
 DATASET_MAX_BYTES = env_int("DATASET_MAX_BYTES", 512 * 1024 * 1024)
@@ -358,6 +359,7 @@ TRAINING_TEST_HOOKS_DIR = env("TRAINING_TEST_HOOKS_DIR", "")
 RETRIEVAL_MAX_DOCUMENT_BYTES = env_int("RETRIEVAL_MAX_DOCUMENT_BYTES", 10 * 1024 * 1024)
 RETRIEVAL_MAX_UPLOAD_BYTES = env_int("RETRIEVAL_MAX_UPLOAD_BYTES", 256 * 1024 * 1024)
 RETRIEVAL_MAX_JSON_BYTES = env_int("RETRIEVAL_MAX_JSON_BYTES", 32 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = RETRIEVAL_MAX_JSON_BYTES
 RETRIEVAL_MAX_BATCH_DOCUMENTS = env_int("RETRIEVAL_MAX_BATCH_DOCUMENTS", 10_000)
 RETRIEVAL_MAX_QUERY_CHARS = env_int("RETRIEVAL_MAX_QUERY_CHARS", 2000)
 RETRIEVAL_DEFAULT_MIN_SCORE = env_float("RETRIEVAL_DEFAULT_MIN_SCORE", 0.2)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.conf import settings
+from django.core.exceptions import (
+    PermissionDenied as DjangoPermissionDenied,
+)
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -35,6 +44,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """Map domain errors, Django errors and DRF errors to the house error shape."""
     if isinstance(exc, DomainError):
         return error_response(exc.status, exc.code, exc.message, exc.details)
+    if isinstance(exc, SuspiciousOperation):
+        return _suspicious(exc)
     if isinstance(exc, DjangoValidationError):
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return error_response(400, "validation_failed", "the data is not valid", errors)
@@ -60,3 +71,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             code = str(detail_code) if detail_code not in ("error", "invalid") else code
     response.data = {"error": {"code": code, "message": message, "details": details}}
     return response
+
+
+def _suspicious(exc: SuspiciousOperation) -> Response:
+    """Django's own request limits, raised while DRF reads the body: in the error shape, not an HTML page."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return error_response(
+            413, "payload_too_large", f"the request body exceeds {limit} bytes", {"limit_bytes": limit}
+        )
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return error_response(
+            400, "too_many_fields", "the request body has too many fields", {"limit": limit}
+        )
+    return error_response(400, "bad_request", "the request was refused as malformed")

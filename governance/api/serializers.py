@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from governance.choices import Approach, DatasetPurpose, LegalBasis, Level, RiskClass
+from governance.choices import AISystemStatus, Approach, DatasetPurpose, LegalBasis, Level, RiskClass
 from governance.models import DPIA, AISystem, AuditEvent, Dataset, DatasetVersion
 
 User = get_user_model()
@@ -41,6 +41,12 @@ class AISystemIn(serializers.Serializer):
     human_oversight = serializers.CharField(required=False, allow_blank=True)
     evaluation_threshold = serializers.FloatField(required=False, min_value=0, max_value=1)
     owner = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all(), required=False)
+
+
+class AISystemUpdateIn(AISystemIn):
+    """A PATCH may also move the status; risk class and status are a compliance officer's decisions."""
+
+    status = serializers.ChoiceField(choices=AISystemStatus.choices, required=False)
 
 
 class DatasetOut(serializers.ModelSerializer):

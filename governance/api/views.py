@@ -28,6 +28,9 @@ class TokenView(ObtainAuthToken):
     """Exchange a username and password for an API token."""
 
     permission_classes = [AllowAny]
+    # A client whose old token expired must still be able to log in: credentials sent alongside the
+    # body (a stale `Authorization: Token ...`) are not checked here.
+    authentication_classes: list[Any] = []
     parser_classes = [BoundedJSONParser]
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -70,9 +73,9 @@ class AISystemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         system = systems.ai_system_create(actor=request.user, **data)
         return Response(s.AISystemOut(system).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=s.AISystemIn, responses={200: s.AISystemOut})
+    @extend_schema(request=s.AISystemUpdateIn, responses={200: s.AISystemOut})
     def partial_update(self, request: Request, pk: str) -> Response:
-        data = _valid(s.AISystemIn, request.data, partial=True)
+        data = _valid(s.AISystemUpdateIn, request.data, partial=True)
         system = systems.ai_system_update(actor=request.user, system=self.get_object(), **data)
         return Response(s.AISystemOut(system).data)
 

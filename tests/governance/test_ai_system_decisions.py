@@ -136,3 +136,20 @@ def test_an_officer_classifies_a_system_in_the_admin_through_the_service(officer
     assert _events(system) == [
         ("ai_system.risk_class_changed", {"field": "risk_class", "old": "minimal", "new": "high"})
     ]
+
+
+def test_an_officer_moves_the_status_through_the_api_and_an_engineer_is_refused(
+    api: Any, officer: Any, engineer: Any
+) -> None:
+    system = AISystemFactory(status="draft")
+    url = f"/api/v1/ai-systems/{system.pk}/"
+
+    refused = api(engineer).patch(url, {"status": "active"}, format="json")
+    accepted = api(officer).patch(url, {"status": "active"}, format="json")
+
+    assert refused.status_code == 403
+    assert refused.json()["error"]["details"]["fields"] == ["status"]
+    assert (accepted.status_code, accepted.json()["status"]) == (200, "active")
+    assert _events(system) == [
+        ("ai_system.status_changed", {"field": "status", "old": "draft", "new": "active"}),
+    ]

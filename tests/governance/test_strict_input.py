@@ -269,3 +269,35 @@ def test_get_operations_document_the_web_servers_414_as_html() -> None:
     schema = SchemaGenerator().get_schema(request=None, public=True)
     listing = schema["paths"]["/api/v1/query-logs/"]["get"]["responses"]
     assert list(listing["414"]["content"]) == ["text/html"]
+
+
+def test_a_stale_token_sent_with_the_right_password_does_not_block_a_new_login(engineer: Any) -> None:
+    engineer.set_password("s3cret-passw0rd")
+    engineer.save()
+    client = APIClient(HTTP_AUTHORIZATION="Token deadbeef")
+    response = client.post(
+        "/api/v1/auth/token/", {"username": engineer.username, "password": "s3cret-passw0rd"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["token"]
+
+
+def test_a_json_body_over_the_memory_limit_is_413_in_the_error_shape(
+    api: Any, engineer: Any, settings: Any
+) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    body = '{"name": "x", "intended_purpose": "' + "a" * 4096 + '"}'
+    response = api(engineer).generic("POST", "/api/v1/ai-systems/", body, content_type="application/json")
+    assert assert_error(response, 413, "payload_too_large")["details"] == {"limit_bytes": 1024}
+    assert not AISystem.objects.filter(name="x").exists()
+
+
+def test_a_form_with_more_fields_than_django_reads_is_400_in_the_error_shape(
+    api: Any, engineer: Any, settings: Any
+) -> None:
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    body = "&".join(f"f{i}=v" for i in range(50))
+    response = api(engineer).generic(
+        "POST", "/api/v1/ai-systems/", body, content_type="application/x-www-form-urlencoded"
+    )
+    assert_error(response, 400, "too_many_fields")
