@@ -139,7 +139,9 @@ def parse_line(raw: bytes, *, line: int, max_depth: int) -> dict[str, Any]:
     except RecursionError:
         raise RecordInvalid("", "too_deeply_nested", "the line is nested too deeply to parse") from None
     except json.JSONDecodeError as exc:
-        raise RecordInvalid("", "invalid_json", f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+        raise RecordInvalid(
+            "", "invalid_json", f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
+        ) from None
     return normalise_record(parsed, max_depth=max_depth)
 
 

@@ -350,3 +350,15 @@ def test_a_scan_interrupted_half_way_resumes_from_where_it_stopped(api, engineer
     assert DatasetRecord.objects.get(version_id=body["id"], ordinal=0).subject_keys == []
     assert DatasetRecord.objects.get(version_id=body["id"], ordinal=4).subject_keys != []
     assert version.pii_summary == {"PL_PESEL": 1, "IBAN_CODE": 1}
+
+
+def test_a_raw_control_character_in_a_line_is_named_once_with_its_column() -> None:
+    from governance.jsonl import RecordInvalid, parse_line
+
+    with pytest.raises(RecordInvalid) as refused:
+        parse_line(b'{"input": "a\x01b", "output": "c"}', line=1, max_depth=32)
+
+    assert (refused.value.code, refused.value.message) == (
+        "invalid_json",
+        "invalid JSON: Invalid control character at column 13",
+    )

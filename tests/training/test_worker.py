@@ -55,6 +55,8 @@ def test_the_adapter_lineage_names_base_model_dataset_hyperparameters_code_and_h
     assert "git_commit" in lineage["code_version"] or "package_version" in lineage["code_version"]
     assert lineage["hardware"]["device"] == "cpu"
     assert lineage["hardware"]["torch"]
+    job.refresh_from_db()
+    assert job.device == "cpu"
 
 
 def test_the_job_writes_progress_events_with_loss_learning_rate_and_throughput(

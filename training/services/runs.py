@@ -132,6 +132,7 @@ def fine_tune_job_run(*, job_id: int) -> None:
         if not jobs.fine_tune_job_check_gates_at_claim(job_id=job_id):
             return  # the gates closed while the job was queued: it is failed and audited, nothing trains
         runtime = select_runtime()
+        FineTuneJob.objects.filter(pk=job_id).update(device=str(runtime.device))
         tokenizer = load_tokenizer(job.base_model.path)
         adapter = AdapterVersion.objects.filter(job=job).first()
         model = None
