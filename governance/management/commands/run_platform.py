@@ -72,16 +72,29 @@ class Supervisor:
                 child.restart_at = now + delay
                 pid = child.process.pid
                 self.log(f"{child.name} (pid {pid}) exited with code {code}; restarting in {delay:.0f} s")
-            if now >= child.restart_at:
+            if now >= child.restart_at and not self.stopping:  # a stop signal may land mid-pass
                 child.restart_at = 0.0
                 self._spawn(child)
                 self.log(f"{child.name} restarted (pid {child.process.pid})")
                 restarted.append(child.name)
         return restarted
 
+    def install_signal_handlers(self) -> None:
+        """SIGINT and SIGTERM end `run()` so that `stop()` ends every child; nothing is restarted after."""
+        # Python's default SIGTERM kills the supervisor without `finally`, orphaning its children; and
+        # `setsid nohup make run &` inherits SIGINT as ignored, so a group SIGINT ended the children and
+        # the supervisor restarted them. Set both explicitly, whatever was inherited.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        # Only a flag: the loop notices it within one interval, and a second signal during `stop()`
+        # does not interrupt the orderly shutdown.
+        self.stopping = True
+
     def run(self, *, interval: float = 0.5, until: Callable[[], bool] = lambda: False) -> None:
-        """Supervise until `until()` is true or Ctrl-C."""
-        while not until():
+        """Supervise until `until()` is true or a stop signal arrived."""
+        while not self.stopping and not until():
             self.check()
             time.sleep(interval)
 
@@ -146,12 +159,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, addr: str, **options: Any) -> None:
         supervisor = Supervisor(platform_commands(addr), log=self._log)
-        supervisor.start()
-        self._banner(addr)
+        # Before the first child exists, so a signal during start-up cannot orphan any of them.
+        supervisor.install_signal_handlers()
         try:
+            supervisor.start()
+            self._banner(addr)
             supervisor.run()
-        except KeyboardInterrupt:
-            pass
         finally:
             supervisor.stop()
             self._stop_embedded()
@@ -188,7 +201,7 @@ class Command(BaseCommand):
                 f"    {user:10s} {password:16s} {DEMO_USERS.get(user, '')}"
                 for user, password in demo_credentials().items()
             ],
-            "  stop with Ctrl-C",
+            "  stop with Ctrl-C (SIGINT) or SIGTERM",
             "",
         ]
         self.stdout.write("\n".join(lines))
