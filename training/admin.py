@@ -17,10 +17,11 @@ from django.utils.safestring import SafeString
 
 from governance.admin_base import PolicyAdmin, PolicyTabularInline
 from governance.errors import DomainError
+from training.admin_override import approve_with_override, taint_with_reason
 from training.charts import loss_curve_png
 from training.models import AdapterVersion, BaseModel, Evaluation, FineTuneEvent, FineTuneJob
 from training.selectors import adapter_evaluations
-from training.services import adapters, jobs
+from training.services import adapters, base_models, jobs
 from training.services.evaluations import KNOWN_METRICS
 
 
@@ -58,6 +59,17 @@ class BaseModelAdmin(ReadOnlyAdmin):
     list_display = ["name", "architecture", "parameter_count", "max_sequence_length", "status", "licence"]
     list_filter = ["status", "architecture"]
     search_fields = ["name", "path"]
+    actions = ["taint"]
+
+    @admin.action(description="Taint (compliance officer)", permissions=["review"])
+    def taint(self, request: HttpRequest, queryset: QuerySet[BaseModel]) -> Any:
+        # A taint needs a reason: training/admin_override.py asks for it on an intermediate page.
+        return taint_with_reason(
+            self,
+            request,
+            queryset,
+            lambda m, reason: base_models.base_model_taint(actor=request.user, base_model=m, reason=reason),
+        )
 
 
 class FineTuneEventInline(PolicyTabularInline):
@@ -130,7 +142,7 @@ class AdapterVersionAdmin(ReadOnlyAdmin):
     search_fields = ["name", "sha256"]
     readonly_fields = ["evaluations_vs_baseline", "lineage_pretty"]
     exclude = ["lineage"]
-    actions = ["approve", "retire"]
+    actions = ["approve", "retire", "taint"]
 
     @admin.display(description="lineage")
     def lineage_pretty(self, adapter: AdapterVersion) -> SafeString:
@@ -166,8 +178,6 @@ class AdapterVersionAdmin(ReadOnlyAdmin):
     @admin.action(description="Approve (compliance officer)", permissions=["review"])
     def approve(self, request: HttpRequest, queryset: QuerySet[AdapterVersion]) -> Any:
         # A failed evaluation needs a written override: training/admin_override.py asks for it.
-        from training.admin_override import approve_with_override
-
         return approve_with_override(self, request, queryset)
 
     @admin.action(description="Retire (compliance officer)", permissions=["review"])
@@ -177,6 +187,15 @@ class AdapterVersionAdmin(ReadOnlyAdmin):
             queryset,
             "Retired",
             lambda a: adapters.adapter_version_retire(actor=request.user, adapter=a),
+        )
+
+    @admin.action(description="Taint (compliance officer)", permissions=["review"])
+    def taint(self, request: HttpRequest, queryset: QuerySet[AdapterVersion]) -> Any:
+        return taint_with_reason(
+            self,
+            request,
+            queryset,
+            lambda a, reason: adapters.adapter_version_taint(actor=request.user, adapter=a, reason=reason),
         )
 
 

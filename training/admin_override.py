@@ -1,11 +1,15 @@
-"""The admin's approve action: an adapter that failed its hold-out evaluation asks for a justification.
+"""Admin actions that need a written reason first: approving a failed adapter, tainting.
 
-Without this page the action would either refuse every failed adapter or pass them silently; the officer
-instead sees which evaluations failed and writes why the adapter is approved anyway (stored, audited).
+Django admin actions take no input, so these show an intermediate page with the selection and a form;
+the page posts back to the same action with the reason, which the service stores and audits. Without
+it the approve action would either refuse every failed adapter or pass them silently, and a taint would
+have no reason to record.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -19,7 +23,7 @@ from governance.errors import DomainError
 from training.models import AdapterVersion
 from training.services import adapters
 
-TEMPLATE = "admin/training/adapterversion/approve_override.html"
+TEMPLATE = "admin/training/confirm_with_reason.html"
 
 
 class OverrideForm(forms.Form):
@@ -34,6 +38,43 @@ class OverrideForm(forms.Form):
     )
 
 
+class TaintForm(forms.Form):
+    """Why the selection must no longer be used; the same bound as the API's taint input."""
+
+    reason = forms.CharField(
+        label="Reason",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
+        help_text="E.g. a licence withdrawn or an erasure request; stored on each row and audited.",
+    )
+
+
+@dataclass(frozen=True)
+class ReasonPage:
+    """The intermediate page: the action it posts back to, its title, text above the selection, button."""
+
+    action: str
+    title: str
+    intro: str
+    submit: str
+
+
+OVERRIDE_PAGE = ReasonPage(
+    action="approve",
+    title="Approve adapters that failed their evaluation",
+    intro="These adapters scored below their AI system's threshold on the hold-out. Approving them is an "
+    "override: write why; the justification is stored on each adapter, shown with it and audited.",
+    submit="Approve with this justification",
+)
+TAINT_PAGE = ReasonPage(
+    action="taint",
+    title="Taint the selection",
+    intro="A taint is final: nothing tainted is used again (no new fine-tune job on a tainted base model, "
+    "no download or approval of a tainted adapter). Write why; the reason is stored on each row and audited.",
+    submit="Taint with this reason",
+)
+
+
 def approve_with_override(
     modeladmin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[AdapterVersion]
 ) -> TemplateResponse | None:
@@ -42,37 +83,78 @@ def approve_with_override(
     failed = {pk: rows for pk, rows in failed.items() if rows}
     justification = ""
     if failed:
-        form = OverrideForm(request.POST if "override_justification" in request.POST else None)
+        form = _bound(OverrideForm, request)
         if not form.is_valid():
-            return _ask(modeladmin, request, queryset, form, failed)
+            notes = {pk: "; ".join(_below(e) for e in rows) for pk, rows in failed.items()}
+            return _ask(modeladmin, request, queryset, form, OVERRIDE_PAGE, notes)
         justification = form.cleaned_data["override_justification"]
-    done = 0
-    for adapter in queryset:
-        try:
-            adapters.adapter_version_approve(
-                actor=request.user, adapter=adapter, override_justification=justification
-            )
-            done += 1
-        except DomainError as exc:
-            messages.error(request, f"{adapter}: {exc.message}")
+    done = _each(
+        request,
+        queryset,
+        lambda a: adapters.adapter_version_approve(
+            actor=request.user, adapter=a, override_justification=justification
+        ),
+    )
     if done:
         messages.success(request, f"Approved: {done}" + (" (with override)" if failed else ""))
     return None
 
 
+def taint_with_reason(
+    modeladmin: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    taint: Callable[[Any, str], Any],
+) -> TemplateResponse | None:
+    """Ask why (posting back to the action `taint`), then call the service `taint(row, reason)` per row."""
+    form = _bound(TaintForm, request)
+    if not form.is_valid():
+        return _ask(modeladmin, request, queryset, form, TAINT_PAGE, {})
+    reason = form.cleaned_data["reason"]
+    done = _each(request, queryset, lambda row: taint(row, reason))
+    if done:
+        messages.success(request, f"Tainted: {done}")
+    return None
+
+
+def _bound(form_class: type[forms.Form], request: HttpRequest) -> forms.Form:
+    # The changelist's first POST carries no form field: show the form unbound, without errors.
+    field = next(iter(form_class.base_fields))
+    return form_class(request.POST if field in request.POST else None)
+
+
+def _below(evaluation: Any) -> str:
+    return f"{evaluation.primary_metric} {evaluation.score:.3f} below threshold {evaluation.threshold:.2f}"
+
+
+def _each(request: HttpRequest, queryset: QuerySet[Any], call: Callable[[Any], Any]) -> int:
+    done = 0
+    for row in queryset:
+        try:
+            call(row)
+            done += 1
+        except DomainError as exc:
+            messages.error(request, f"{row}: {exc.message}")
+    return done
+
+
 def _ask(
     modeladmin: admin.ModelAdmin[Any],
     request: HttpRequest,
-    queryset: QuerySet[AdapterVersion],
-    form: OverrideForm,
-    failed: dict[int, list[Any]],
+    queryset: QuerySet[Any],
+    form: forms.Form,
+    page: ReasonPage,
+    notes: dict[Any, str],
 ) -> TemplateResponse:
     context = {
         **modeladmin.admin_site.each_context(request),
-        "title": "Approve adapters that failed their evaluation",
+        "title": page.title,
+        "intro": page.intro,
+        "submit": page.submit,
         "opts": modeladmin.model._meta,
         "form": form,
-        "adapters": [(a, failed.get(a.pk, [])) for a in queryset],
+        "rows": [(row, notes.get(row.pk, "passed" if notes else "")) for row in queryset],
+        "action": page.action,
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
     }
     return TemplateResponse(request, TEMPLATE, context)

@@ -417,12 +417,13 @@ ADMIN_ROWS = (
 
 @dataclass(frozen=True)
 class AdminAction:
-    """One admin action: the row it runs on and whether it took effect (read after the POST)."""
+    """One admin action: its row, whether it took effect, and what its reason page posts back (if any)."""
 
     model: str
     name: str
     target: Callable[[AdminWorld], Any]
     done: Callable[[Any], bool]
+    form: tuple[tuple[str, str], ...] = ()
 
 
 def _status_is(value: str) -> Callable[[Any], bool]:
@@ -431,6 +432,11 @@ def _status_is(value: str) -> Callable[[Any], bool]:
         return bool(row.status == value)
 
     return check
+
+
+def _tainted(row: Any) -> bool:
+    row.refresh_from_db()
+    return bool(row.taint_reason)
 
 
 def _gone(row: Any) -> bool:
@@ -450,6 +456,8 @@ ADMIN_ACTIONS = [
     AdminAction("training.finetunejob", "cancel", _row("training.finetunejob"), _status_is("cancelled")),
     AdminAction("training.adapterversion", "approve", _row("training.adapterversion"), _status_is("approved")),  # noqa: E501
     AdminAction("training.adapterversion", "retire", _row("training.adapterversion"), _status_is("retired")),
+    AdminAction("training.adapterversion", "taint", _row("training.adapterversion"), _tainted, (("reason", "erasure 3"),)),  # noqa: E501
+    AdminAction("training.basemodel", "taint", _row("training.basemodel"), _tainted, (("reason", "licence withdrawn"),)),  # noqa: E501
 ]
 # fmt: on
 ADMIN_VIEWS = ("changelist", "change", "add", "delete")
@@ -544,7 +552,7 @@ def test_the_admin_actions_follow_the_policy(
 
     response = _admin_client(role, request).post(
         _admin_url(action.model, "changelist"),
-        {"action": action.name, "_selected_action": [row.pk], "index": 0},
+        {"action": action.name, "_selected_action": [row.pk], "index": 0, **dict(action.form)},
     )
 
     if role == ANONYMOUS:

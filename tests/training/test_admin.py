@@ -62,3 +62,54 @@ def test_an_officer_approves_from_the_admin_and_an_engineer_cannot(officer, engi
     _client(officer).post("/admin/training/adapterversion/", data)
     adapter.refresh_from_db()
     assert adapter.status == "approved"
+
+
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [("/admin/training/basemodel/", "base_model"), ("/admin/training/adapterversion/", "adapter")],
+)
+def test_the_taint_action_asks_for_a_reason_then_an_officer_taints(request, officer, url, target):
+    from governance.models import AuditEvent
+
+    row = request.getfixturevalue(target)
+    data = {"action": "taint", "_selected_action": [row.pk]}
+
+    asked = _client(officer).post(url, data)
+
+    assert asked.status_code == 200
+    assert 'name="reason"' in asked.content.decode()
+    row.refresh_from_db()
+    assert row.taint_reason == ""
+
+    done = _client(officer).post(url, {**data, "reason": "licence withdrawn"})
+
+    assert done.status_code == 302
+    row.refresh_from_db()
+    assert row.taint_reason == "licence withdrawn"
+    assert AuditEvent.objects.filter(action__endswith=".tainted", object_id=str(row.pk)).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [("/admin/training/basemodel/", "base_model"), ("/admin/training/adapterversion/", "adapter")],
+)
+def test_an_engineer_cannot_taint_from_the_admin(request, engineer, url, target):
+    row = request.getfixturevalue(target)
+
+    page = _client(engineer).get(url).content.decode()
+    _client(engineer).post(
+        url, {"action": "taint", "_selected_action": [row.pk], "reason": "licence withdrawn"}
+    )
+
+    assert 'value="taint"' not in page
+    row.refresh_from_db()
+    assert row.taint_reason == ""
+
+
+def test_an_adapter_taint_from_the_admin_sets_its_status(officer, adapter):
+    data = {"action": "taint", "_selected_action": [adapter.pk], "reason": "erasure request 12"}
+
+    _client(officer).post("/admin/training/adapterversion/", data)
+
+    adapter.refresh_from_db()
+    assert (adapter.status, adapter.taint_reason) == ("tainted", "erasure request 12")

@@ -147,3 +147,59 @@ def test_the_demo_command_can_register_the_model_with_its_manifest(tmp_path: Pat
     model = BaseModel.objects.get(name="demo")
     assert (model.status, model.architecture) == ("ready", "LlamaForCausalLM")
     assert 1_000_000 < model.parameter_count < 5_000_000
+
+
+@pytest.mark.django_db
+def test_an_officer_taints_a_base_model_and_a_job_on_it_is_then_refused(
+    api, officer, engineer, base_model, job_payload
+):
+    response = api(officer).post(
+        f"{URL}{base_model.pk}/taint/", {"reason": "licence withdrawn"}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["id"] == base_model.pk
+    assert response.json()["taint_reason"] == "licence withdrawn"
+    event = AuditEvent.objects.get(action="base_model.tainted")
+    assert (event.actor, event.object_id) == (officer.username, str(base_model.pk))
+    refused = api(engineer).post("/api/v1/fine-tune-jobs/", job_payload, format="json")
+    assert refused.status_code == 409, refused.content
+    assert refused.json()["error"]["code"] == "gates_failed"
+    assert [d["gate"] for d in refused.json()["error"]["details"]] == ["tainted_base_model"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("role", "expected"), [("engineer", 403), ("auditor", 403), (None, 401)])
+def test_only_an_officer_taints_a_base_model(request, api, base_model, role, expected):
+    user = request.getfixturevalue(role) if role else None
+
+    response = api(user).post(f"{URL}{base_model.pk}/taint/", {"reason": "licence withdrawn"}, format="json")
+
+    assert response.status_code == expected, response.content
+    code = "forbidden" if expected == 403 else "not_authenticated"
+    assert response.json()["error"]["code"] == code
+    base_model.refresh_from_db()
+    assert base_model.taint_reason == ""
+    assert not AuditEvent.objects.filter(action="base_model.tainted").exists()
+
+
+@pytest.mark.django_db
+def test_a_base_model_taint_needs_a_reason(api, officer, base_model):
+    response = api(officer).post(f"{URL}{base_model.pk}/taint/", {"reason": "   "}, format="json")
+
+    assert response.status_code == 400, response.content
+    base_model.refresh_from_db()
+    assert base_model.taint_reason == ""
+
+
+@pytest.mark.django_db
+def test_the_base_model_taint_service_refuses_a_blank_reason(officer, base_model):
+    from governance.errors import Conflict
+    from training.services.base_models import base_model_taint
+
+    with pytest.raises(Conflict) as refused:
+        base_model_taint(actor=officer, base_model=base_model, reason="  ")
+
+    assert refused.value.code == "taint_reason_required"
+    base_model.refresh_from_db()
+    assert base_model.taint_reason == ""

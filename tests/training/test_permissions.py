@@ -2,7 +2,7 @@
 
 read (list, retrieve, events): officer, engineer, auditor
 register base models, create / cancel jobs, record evaluations: officer, engineer
-approve / retire / taint adapters: officer
+approve / retire / taint adapters, taint base models: officer
 download adapter weights: officer, engineer (auditors see lineage and hashes, not weights)
 """
 
@@ -31,11 +31,32 @@ READS = [
     "/api/v1/adapters/",
     "/api/v1/adapters/{adapter}/",
     "/api/v1/evaluations/",
+    "/api/v1/evaluations/{evaluation}/",
 ]
+# Status changes only an officer makes, with the body each needs.
+OFFICER_ACTIONS = [
+    ("/api/v1/adapters/{adapter}/approve/", {}),
+    ("/api/v1/adapters/{adapter}/retire/", {}),
+    ("/api/v1/adapters/{adapter}/taint/", {"reason": "erasure request 3"}),
+    ("/api/v1/base-models/{base_model}/taint/", {"reason": "licence withdrawn"}),
+]
+# The (route, method) pairs the tests below check one by one, beyond READS and OFFICER_ACTIONS.
+OTHER_LINES = {
+    ("adapter-download", "GET"),
+    ("fine-tune-job-list", "POST"),
+    ("fine-tune-job-cancel", "POST"),
+    ("base-model-list", "POST"),
+    ("evaluation-list", "POST"),
+}
 
 
 def _ids(adapter: Any) -> dict[str, int]:
-    return {"base_model": adapter.base_model_id, "job": adapter.job_id, "adapter": adapter.pk}
+    return {
+        "base_model": adapter.base_model_id,
+        "job": adapter.job_id,
+        "adapter": adapter.pk,
+        "evaluation": adapter.evaluations.first().pk,
+    }
 
 
 @pytest.mark.parametrize("path", READS)
@@ -59,15 +80,32 @@ def test_downloads_are_for_officers_and_engineers(request, api, adapter):
     }
 
 
-@pytest.mark.parametrize("action", ["approve", "retire", "taint"])
-def test_only_officers_change_an_adapters_status(request, api, adapter, action):
+@pytest.mark.parametrize(("path", "body"), OFFICER_ACTIONS)
+def test_only_officers_change_an_adapters_or_base_models_status(request, api, adapter, path, body):
     users = _users(request)
-    url = f"/api/v1/adapters/{adapter.pk}/{action}/"
-    body = {"reason": "erasure request 3"} if action == "taint" else {}
+    url = path.format(**_ids(adapter))
     adapter.evaluations.filter(subject="adapter").update(passed=True)  # a failed one needs an override
     for name in ("engineer", "auditor", "outsider"):
         assert api(users[name]).post(url, body, format="json").status_code == 403, name
+    assert api(None).post(url, body, format="json").status_code == 401
     assert api(users["officer"]).post(url, body, format="json").status_code == 200
+
+
+def test_every_training_route_and_method_has_a_line_here() -> None:
+    from django.urls import URLPattern, URLResolver, get_resolver, resolve
+
+    def walk(patterns: list[Any]) -> Any:
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                yield from walk(entry.url_patterns)
+            elif isinstance(entry, URLPattern) and entry.callback.__module__.startswith("training."):
+                methods = {m.upper() for m in getattr(entry.callback, "actions", {})} - {"HEAD", "OPTIONS"}
+                yield from ((entry.name, method) for method in methods)
+
+    ids = dict.fromkeys(("base_model", "job", "adapter", "evaluation"), 1)
+    lines = {(resolve(path.format(**ids)).url_name, "GET") for path in READS}
+    lines |= {(resolve(path.format(**ids)).url_name, "POST") for path, _ in OFFICER_ACTIONS}
+    assert set(walk(get_resolver().url_patterns)) == lines | OTHER_LINES
 
 
 def test_auditors_and_outsiders_cannot_create_or_cancel_jobs(request, api, job_payload):

@@ -2,7 +2,8 @@
 
 Who may call what is governance/policy.py (tested in tests/training/test_permissions.py): every role
 reads; engineers and officers register base models, create and cancel jobs and record evaluations;
-officers approve, retire and taint adapters; engineers and officers download adapter weights.
+officers taint base models and approve, retire and taint adapters; engineers and officers download
+adapter weights.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from training.services import adapters, base_models, evaluations, jobs
 
 
 class BaseModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[BaseModel]):
-    """Local base models: architecture and size from config.json, sha256 manifest of the weights."""
+    """Local base models: architecture and size from config.json, sha256 manifest of the weights; taint."""
 
     serializer_class = s.BaseModelOut
     policy_resource = "base_model"
+    policy_verbs = {"taint": "review"}
     filterset_fields = ["status", "architecture", "model_type"]
 
     def get_queryset(self) -> Any:
@@ -39,6 +41,13 @@ class BaseModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         data = _valid(s.BaseModelIn, request.data)
         model = base_models.base_model_register(actor=request.user, **data)
         return Response(s.BaseModelOut(model).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.TaintIn, responses={200: s.BaseModelOut})
+    @action(detail=True, methods=["post"])
+    def taint(self, request: Request, pk: str) -> Response:
+        data = _valid(s.TaintIn, request.data)
+        model = base_models.base_model_taint(actor=request.user, base_model=self.get_object(), **data)
+        return Response(s.BaseModelOut(model).data)
 
 
 class FineTuneJobFilter(django_filters.FilterSet):

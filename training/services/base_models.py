@@ -133,7 +133,9 @@ def base_model_taint(*, actor: User, base_model: BaseModel, reason: str) -> Base
     model = BaseModel.objects.select_for_update().get(pk=base_model.pk)
     if model.taint_reason:
         return model
-    model.taint_reason = reason
+    if not reason.strip():
+        raise Conflict("a taint needs a reason", code="taint_reason_required")
+    model.taint_reason = reason.strip()
     model.save(update_fields=["taint_reason"])
     audit_record(actor=actor, action="base_model.tainted", obj=model, payload={})
     return model
