@@ -237,6 +237,8 @@ PII_SCORE_THRESHOLD = env_float("PII_SCORE_THRESHOLD", 0.5)
 # region first; each region is one more phonenumbers pass (~2 ms of CPU per KB). DE is left out: its
 # numbering plan accepts amounts such as "3538.11" and groups of IBAN digits.
 PII_PHONE_REGIONS = tuple((env("PII_PHONE_REGIONS", "PL,GB,US") or "").split(","))
+# Most identifiers one erasure request may name (governance.pii.identifiers); more is refused with 400.
+ERASURE_MAX_IDENTIFIERS = env_int("ERASURE_MAX_IDENTIFIERS", 10_000)
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL

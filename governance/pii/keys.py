@@ -24,6 +24,8 @@ _KEY_TYPE_BY_ENTITY = {
     "PL_NIP": "nip",
 }
 KEY_TYPES: tuple[str, ...] = tuple(_KEY_TYPE_BY_ENTITY.values())
+# Types only an erasure request names (no recogniser finds them in text).
+REQUEST_ONLY_KEY_TYPES: tuple[str, ...] = ("customer_id",)
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -58,17 +60,59 @@ def _email(value: str) -> str:
     return f"{local.split('+', 1)[0]}@{domain}"
 
 
-def _phone(value: str, regions: Sequence[str]) -> str:
-    # The same number written nationally and internationally must give one key, so read it as E.164
-    # digits in the first region where it is valid; a number no region validates keeps its digits.
-    for region in regions:
+def _fits_numbering_plan(number: phonenumbers.PhoneNumber) -> bool:
+    # Full length in its country (not a local-only short form) and shaped like the country's numbers
+    # (its general pattern), but not necessarily in an allocated range: +48 702 ... is possible, not
+    # valid. The pattern keeps dates (15.03.2024) and amounts (150000) from reading as Polish numbers.
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return False
+    code = number.country_code
+    if code is None:
+        return False
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
+        code, phonenumbers.region_code_for_country_code(code)
+    )
+    pattern = metadata.general_desc.national_number_pattern if metadata and metadata.general_desc else None
+    if not pattern:
+        return False
+    return re.fullmatch(pattern, phonenumbers.national_significant_number(number)) is not None
+
+
+def phone_number(value: str, regions: Sequence[str] | None = None) -> phonenumbers.PhoneNumber | None:
+    """The phone number a text names, or None: the one predicate the scanner and erasure requests share.
+
+    A number valid in some region (in settings.PII_PHONE_REGIONS order) wins, so keys of valid numbers
+    never change; otherwise a possible number fitting its country's numbering plan, read in the home
+    region (the first one; a number written with its country code is read as that country's). Other
+    regions count for valid numbers only: their possible-only ranges also cover IP addresses.
+    """
+    value = unicodedata.normalize("NFKC", value)
+    regions = phone_regions() if regions is None else tuple(regions)
+    home = None
+    for index, region in enumerate(regions):
         try:
             number = phonenumbers.parse(value, region)
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
-    return _digits(value)
+            return number
+        if index == 0:
+            home = number
+    if home is None or not _fits_numbering_plan(home):
+        return None
+    # 192.168.1.20 has the nine digits of a Polish number; an address is never a phone.
+    try:
+        ipaddress.ip_address(value.strip())
+    except ValueError:
+        return home
+    return None
+
+
+def _phone(value: str) -> str:
+    number = phone_number(value)
+    if number is None:
+        raise ValueError("not a possible phone identifier")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
 
 
 def _iban(value: str) -> str:
@@ -97,7 +141,7 @@ def normalise(key_type: str, value: str) -> str:
     if key_type == "email":
         result = _email(value)
     elif key_type == "phone":
-        result = _phone(unicodedata.normalize("NFKC", value), phone_regions())
+        result = _phone(value)
     elif key_type == "iban":
         result = _iban(value)
     elif key_type == "ip":
@@ -106,6 +150,9 @@ def normalise(key_type: str, value: str) -> str:
         result = _person(value)
     elif key_type in {"credit_card", "pesel", "nip"}:
         result = _digits(_fold(value))
+    elif key_type == "customer_id":
+        # Keyed verbatim (case and inner spacing kept): an account reference is compared as issued.
+        result = unicodedata.normalize("NFKC", value).strip()
     else:
         raise ValueError(f"unknown key type {key_type!r}")
     if not result:

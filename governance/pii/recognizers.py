@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import functools
+import re
 from collections.abc import Sequence
 
-import tldextract
-from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer
+import phonenumbers
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
     EmailRecognizer,
@@ -15,15 +16,25 @@ from presidio_analyzer.predefined_recognizers import (
     PhoneRecognizer,
     PlPeselRecognizer,
 )
+from presidio_analyzer.predefined_recognizers.generic.iban_patterns import regex_per_country
 
-_NIP_WEIGHTS = (6, 5, 7, 2, 3, 4, 5, 6, 7)
+from governance.pii.checks import (
+    credit_card_is_valid,
+    email_domain_is_known,
+    iban_is_valid,
+    nip_is_valid,
+    offline_tld_extract,
+    pesel_is_valid,
+)
+from governance.pii.keys import phone_number
+
 _ASCII_DIGITS = frozenset("0123456789")
+# The suffix list loader lives in governance.pii.checks; the old name stays for callers and tests.
+_offline_tld_extract = offline_tld_extract
 
 
-@functools.cache
-def _offline_tld_extract() -> tldextract.TLDExtract:
-    # No suffix list URLs and no cache dir: the bundled public suffix snapshot, never the network.
-    return tldextract.TLDExtract(cache_dir=None, suffix_list_urls=())
+def _ascii_digits(text: str) -> str:
+    return "".join(ch for ch in text if ch in _ASCII_DIGITS)
 
 
 class OfflineEmailRecognizer(EmailRecognizer):
@@ -31,7 +42,51 @@ class OfflineEmailRecognizer(EmailRecognizer):
 
     def validate_result(self, pattern_text: str) -> bool:
         """Accept the match when its domain ends in a known public suffix."""
-        return _offline_tld_extract()(pattern_text).fqdn != ""
+        return email_domain_is_known(pattern_text)
+
+
+class PossiblePhoneRecognizer(PhoneRecognizer):
+    """presidio's phone recogniser keeping every possible number (keys.phone_number), not only valid ones."""
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        """Match candidates leniently in each region; keep those the key builder reads as a number."""
+        results = []
+        for region in self.supported_regions:
+            for match in phonenumbers.PhoneNumberMatcher(
+                text, region, leniency=phonenumbers.Leniency.POSSIBLE
+            ):
+                # The same predicate as the subject key and erasure-request validation, over all regions.
+                if phone_number(match.raw_string, self.supported_regions) is not None:
+                    results.append(self._get_recognizer_result(match, text, region, nlp_artifacts))
+        return EntityRecognizer.remove_duplicates(results)
+
+
+class ChecksumIbanRecognizer(IbanRecognizer):
+    """presidio's IBAN recogniser with the shared mod-97 check, plus presidio's per-country format."""
+
+    def validate_result(self, pattern_text: str) -> bool:
+        """Accept an IBAN passing mod 97 whose BBAN has its country's format."""
+        compact = "".join(ch for ch in pattern_text.upper() if ch not in " -")
+        country = regex_per_country.get(compact[:2])
+        return iban_is_valid(compact) and country is not None and re.match(country, compact) is not None
+
+
+class LuhnCreditCardRecognizer(CreditCardRecognizer):
+    """presidio's card recogniser with the shared Luhn check."""
+
+    def validate_result(self, pattern_text: str) -> bool:
+        """Accept 12 to 19 digits passing Luhn."""
+        return credit_card_is_valid("".join(ch for ch in pattern_text if ch not in " -"))
+
+
+class DatedPeselRecognizer(PlPeselRecognizer):
+    """presidio's PESEL recogniser with the shared check: check digit and a real birth date."""
+
+    def validate_result(self, pattern_text: str) -> bool:
+        """Accept a PESEL whose check digit and encoded birth date are valid."""
+        return pesel_is_valid(pattern_text)
 
 
 class PlNipRecognizer(PatternRecognizer):
@@ -63,18 +118,8 @@ class PlNipRecognizer(PatternRecognizer):
         )
 
     def validate_result(self, pattern_text: str) -> bool:
-        """Check the weighted mod-11 checksum (weights 6,5,7,2,3,4,5,6,7)."""
-        digits = [int(ch) for ch in pattern_text if ch in _ASCII_DIGITS]
-        if len(digits) != 10:
-            return False
-        check = sum(w * d for w, d in zip(_NIP_WEIGHTS, digits, strict=False)) % 11
-        return check != 10 and check == digits[9]
-
-    def invalidate_result(self, pattern_text: str) -> bool:
-        """Reject runs of one digit and a leading zero, which pass the checksum but are never issued."""
-        digits = "".join(ch for ch in pattern_text if ch in _ASCII_DIGITS)
-        # The first three digits are the issuing tax office's code, and no office code starts with 0.
-        return len(set(digits)) == 1 or digits.startswith("0")
+        """Check the shared NIP rule: mod-11 checksum, no run of one digit, no leading zero."""
+        return nip_is_valid(_ascii_digits(pattern_text))
 
 
 # presidio's own PESEL pattern has no boundaries and would read 11 digits out of any longer number.
@@ -89,13 +134,12 @@ def build_recognizers(phone_regions: Sequence[str]) -> list[EntityRecognizer]:
     """One instance of every pattern recogniser, all registered for English text."""
     return [
         OfflineEmailRecognizer(),
-        # leniency 1 (VALID): the number must be valid in the region's numbering plan, not just possible.
-        PhoneRecognizer(supported_regions=tuple(phone_regions), leniency=1),
-        # Its error log would quote the match, but only on a ValueError its ASCII-only pattern cannot give.
-        IbanRecognizer(),
-        CreditCardRecognizer(),
+        # Possible numbers, not only valid ones: +48 70x numbers parse but are not "valid" (recall first).
+        PossiblePhoneRecognizer(supported_regions=tuple(phone_regions), leniency=0),
+        ChecksumIbanRecognizer(),
+        LuhnCreditCardRecognizer(),
         IpRecognizer(),
-        # presidio validates the PESEL checksum (weights 1,3,7,9,...) but registers it for "pl" only.
-        PlPeselRecognizer(patterns=[_PESEL_PATTERN], supported_language="en"),
+        # presidio registers its PESEL recogniser for "pl" only.
+        DatedPeselRecognizer(patterns=[_PESEL_PATTERN], supported_language="en"),
         PlNipRecognizer(supported_language="en"),
     ]

@@ -10,6 +10,7 @@ from typing import Any
 from governance.choices import DatasetVersionStatus
 from governance.models import Dataset, DatasetVersion
 from governance.services import datasets, scanning
+from tests.conftest import wait_for
 
 LABELS = {
     "billing": ["My invoice for {m} is wrong", "I was charged twice in {m}", "Where is my invoice from {m}?"],
@@ -61,7 +62,17 @@ def upload_version(
         split_seed=7,
     )
     if scan:
-        assert scanning.dataset_version_claim_scan(version_id=version.pk)
-        version = scanning.dataset_version_scan(version_id=version.pk)
+        if scanning.dataset_version_claim_scan(version_id=version.pk):
+            version = scanning.dataset_version_scan(version_id=version.pk)
+        else:
+            # In a transactional test the commit already sent the scan task, and the real worker
+            # claimed the row first: it scans the version, so wait for it instead of racing it.
+            version = wait_for(lambda: _finished_scan(version.pk), timeout=120)
         assert version.status == DatasetVersionStatus.READY, version.scan_error
     return DatasetVersion.objects.get(pk=version.pk)
+
+
+def _finished_scan(version_id: int) -> DatasetVersion | None:
+    version = DatasetVersion.objects.get(pk=version_id)
+    done = (DatasetVersionStatus.READY, DatasetVersionStatus.FAILED)
+    return version if version.status in done else None
