@@ -66,6 +66,8 @@ def _short_string(value: Any, name: str, limit: int, *, required: bool = False) 
         return ""
     if not isinstance(value, str):
         raise RecordInvalid(name, "not_a_string", f"'{name}' must be a string")
+    if len(value) > limit:  # the limit is on what the client sent, before trimming (as the schema says)
+        raise RecordInvalid(name, "invalid_field", f"'{name}' must be one line of at most {limit} characters")
     text = unicodedata.normalize("NFC", value).strip()
     if required and not text:
         raise RecordInvalid(name, "empty_field", f"'{name}' must not be empty")

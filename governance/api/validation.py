@@ -20,6 +20,7 @@ def valid_input(serializer_class: type[Any], data: Any, *, partial: bool = False
     if isinstance(data, dict):  # a QueryDict (form, multipart) is a dict too
         _refuse_unknown(data, serializer.fields)
         _refuse_nul(data, path="")
+        _refuse_booleans_as_numbers(data, serializer.fields)
     if not serializer.is_valid():
         raise ValidationFailed("the data is not valid", code="validation_failed", details=serializer.errors)
     return dict(serializer.validated_data)
@@ -50,6 +51,19 @@ def _refuse_unknown(data: dict[str, Any], fields: dict[str, serializers.Field]) 
                 f"'{name}' takes one value; the request sent {len(values)}",
                 code=code,
                 details={"field": name, "count": len(values)},
+            )
+
+
+def _refuse_booleans_as_numbers(data: dict[str, Any], fields: dict[str, serializers.Field]) -> None:
+    # DRF's FloatField reads JSON `false` as 0.0 (float(False)), so `"min_score": false` was stored.
+    for name, field in fields.items():
+        if isinstance(field, serializers.FloatField | serializers.DecimalField) and isinstance(
+            data.get(name), bool
+        ):
+            raise ValidationFailed(
+                "the data is not valid",
+                code="validation_failed",
+                details={name: ["A valid number is required."]},
             )
 
 

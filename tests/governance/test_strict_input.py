@@ -301,3 +301,25 @@ def test_a_form_with_more_fields_than_django_reads_is_400_in_the_error_shape(
         "POST", "/api/v1/ai-systems/", body, content_type="application/x-www-form-urlencoded"
     )
     assert_error(response, 400, "too_many_fields")
+
+
+def test_a_boolean_where_a_number_is_expected_is_400_not_zero(api: Any, engineer: Any) -> None:
+    system = AISystemFactory(evaluation_threshold=0.5)
+    response = api(engineer).patch(
+        f"/api/v1/ai-systems/{system.pk}/", {"evaluation_threshold": False}, format="json"
+    )
+    assert assert_error(response, 400, "validation_failed")["details"] == {
+        "evaluation_threshold": ["A valid number is required."]
+    }
+    system.refresh_from_db()
+    assert system.evaluation_threshold == 0.5
+
+
+def test_a_document_external_id_over_its_limit_is_refused_even_when_trimming_would_fit() -> None:
+    from governance.jsonl import RecordInvalid
+    from retrieval.intake import document_from_object
+
+    record = {"external_id": "\r" + "a" * 300, "text": "Some text."}
+    with pytest.raises(RecordInvalid) as refused:
+        document_from_object(record)
+    assert (refused.value.field, refused.value.code) == ("external_id", "invalid_field")
