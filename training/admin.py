@@ -16,8 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from governance.admin_base import PolicyAdmin, PolicyTabularInline
-from governance.errors import DomainError
-from training.admin_override import approve_with_override, taint_with_reason
+from training.admin_override import approve_with_override, run_each, taint_with_reason
 from training.charts import loss_curve_png
 from training.models import AdapterVersion, BaseModel, Evaluation, FineTuneEvent, FineTuneJob
 from training.selectors import adapter_evaluations
@@ -42,13 +41,7 @@ def _pre(data: Any) -> SafeString:
 
 
 def _run_action(request: HttpRequest, queryset: QuerySet[Any], label: str, call: Any) -> None:
-    done = 0
-    for row in queryset:
-        try:
-            call(row)
-            done += 1
-        except DomainError as exc:
-            messages.error(request, f"{row}: {exc.message}")
+    done = run_each(request, queryset, call)
     if done:
         messages.success(request, f"{label}: {done}")
 

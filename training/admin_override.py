@@ -88,7 +88,7 @@ def approve_with_override(
             notes = {pk: "; ".join(_below(e) for e in rows) for pk, rows in failed.items()}
             return _ask(modeladmin, request, queryset, form, OVERRIDE_PAGE, notes)
         justification = form.cleaned_data["override_justification"]
-    done = _each(
+    done = run_each(
         request,
         queryset,
         lambda a: adapters.adapter_version_approve(
@@ -111,7 +111,7 @@ def taint_with_reason(
     if not form.is_valid():
         return _ask(modeladmin, request, queryset, form, TAINT_PAGE, {})
     reason = form.cleaned_data["reason"]
-    done = _each(request, queryset, lambda row: taint(row, reason))
+    done = run_each(request, queryset, lambda row: taint(row, reason))
     if done:
         messages.success(request, f"Tainted: {done}")
     return None
@@ -127,7 +127,8 @@ def _below(evaluation: Any) -> str:
     return f"{evaluation.primary_metric} {evaluation.score:.3f} below threshold {evaluation.threshold:.2f}"
 
 
-def _each(request: HttpRequest, queryset: QuerySet[Any], call: Callable[[Any], Any]) -> int:
+def run_each(request: HttpRequest, queryset: QuerySet[Any], call: Callable[[Any], Any]) -> int:
+    """Call `call` on each row; a refused row becomes an admin error message. Returns how many passed."""
     done = 0
     for row in queryset:
         try:
