@@ -48,6 +48,9 @@ class DatasetVersionStatus(models.TextChoices):
     SCANNING = "scanning", "Scanning"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
+    # An erasure request rewrote it without the subject's records: the row and its record hashes stay
+    # for lineage, the file is gone.
+    ERASED = "erased", "Erased (content removed)"
 
 
 class RecordSplit(models.TextChoices):
@@ -75,3 +78,33 @@ class Level(models.TextChoices):
 def check_in(field: str, choices: type[models.TextChoices]) -> models.Q:
     """The Q for a database check constraint that keeps `field` within `choices`."""
     return models.Q(**{f"{field}__in": choices.values})
+
+
+class ErasureStatus(models.TextChoices):
+    """received -> in_progress -> erased -> completed; or failed, rejected (Art. 17(3)), on_hold."""
+
+    RECEIVED = "received", "Received"
+    IN_PROGRESS = "in_progress", "Logical erasure running"
+    ERASED = "erased", "Erased, purge pending"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"
+    ON_HOLD = "on_hold", "On hold"
+
+
+class ErasureGround(models.TextChoices):
+    """GDPR Art. 17(3): the grounds on which an erasure request may be refused."""
+
+    FREEDOM_OF_EXPRESSION = "freedom_of_expression", "Art. 17(3)(a) freedom of expression and information"
+    LEGAL_OBLIGATION = "legal_obligation", "Art. 17(3)(b) legal obligation or public task"
+    PUBLIC_HEALTH = "public_health", "Art. 17(3)(c) public interest in public health"
+    ARCHIVING_RESEARCH = "archiving_research", "Art. 17(3)(d) archiving, research or statistics"
+    LEGAL_CLAIMS = "legal_claims", "Art. 17(3)(e) legal claims"
+
+
+class NameMatchDecision(models.TextChoices):
+    """An officer's decision on an item matched by a person name only."""
+
+    UNDECIDED = "undecided", "Undecided"
+    CONFIRMED = "confirmed", "Confirmed: the subject's, erase it"
+    EXCLUDED = "excluded", "Excluded: someone else's, keep it"

@@ -21,7 +21,7 @@ from pathlib import Path
 REDIS_SOCKET_NAME = "redis.sock"
 DATABASE_NAME = "governance"
 # Secrets settings read from the data dir outside production when the environment does not set them.
-LOCAL_SECRETS = ("SECRET_KEY", "SUBJECT_KEY_SECRET")
+LOCAL_SECRETS = ("SECRET_KEY", "SUBJECT_KEY_SECRET", "ERASURE_IDENTIFIER_KEY")
 
 
 def data_dir() -> Path:

@@ -8,7 +8,7 @@ registered and never names the other apps.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 _api_routes: list[str] = []
@@ -16,14 +16,62 @@ _erasure: dict[str, ErasureParticipant] = {}
 
 
 @dataclass(frozen=True)
+class ErasureScope:
+    """What one erasure request asks of a participant.
+
+    An item (document, chunk, query log row, dataset record) is the subject's when it carries one of
+    `keys`, or when it carries one of `name_keys` and the officer confirmed it ((kind, id) in
+    `confirmed`). A name key alone never erases: `find` lists such items as `name_only` instead.
+    `identifiers` holds the raw values, in memory only, for the text search of `verify`; it is empty
+    in every other call and is never logged (kept out of repr).
+    """
+
+    request_id: int
+    reference: str
+    keys: tuple[str, ...]
+    name_keys: tuple[str, ...] = ()
+    confirmed: frozenset[tuple[str, int]] = frozenset()
+    identifiers: tuple[str, ...] = field(default=(), repr=False)
+
+    def confirmed_ids(self, kind: str) -> list[int]:
+        """The ids of the name-only items of one kind the officer confirmed."""
+        return sorted(object_id for item_kind, object_id in self.confirmed if item_kind == kind)
+
+
+@dataclass(frozen=True)
+class NameOnlyMatch:
+    """An item carrying a name key of the subject and none of their other keys."""
+
+    kind: str
+    object_id: int
+    label: str  # where it is (collection, dataset version), never its content
+
+
+@dataclass(frozen=True)
 class ErasureParticipant:
-    """The functions an erasure request calls on one store, each idempotent."""
+    """The functions an erasure request calls on one store, each idempotent and resumable.
+
+    - find(scope) -> {"counts": {name: int}, "name_only": [NameOnlyMatch, ...]}: reads only.
+    - erase(scope) -> {"counts": {name: int}, ...}: the logical phase. After it no read path of the
+      store returns the subject's items. Run twice, the second run's counts are all zero. The
+      orchestrator runs it inside a transaction together with recording its result, so a crash
+      half-way leaves nothing half-done.
+    - purge(scope, erased) -> dict: the physical phase, given erase's result (VACUUM, file deletion,
+      index rebuilds, statistics). Runs outside any transaction.
+    - verify(scope) -> {"ok": bool, ...}: nothing of the subject is left, by keys and (with
+      scope.identifiers) by text. A field it cannot search makes it say ok: False, never True.
+    `order` decides the sequence (lower first): datasets before training, which taints adapters by the
+    record hashes the dataset participant leaves in place.
+    """
 
     name: str
-    find: Callable[[Sequence[str]], dict[str, Any]]
-    erase: Callable[[Sequence[str]], dict[str, Any]]
-    purge: Callable[[dict[str, Any]], dict[str, Any]]
-    verify: Callable[[Sequence[str], Sequence[str]], dict[str, Any]]
+    find: Callable[[ErasureScope], dict[str, Any]]
+    erase: Callable[[ErasureScope], dict[str, Any]]
+    purge: Callable[[ErasureScope, dict[str, Any]], dict[str, Any]]
+    verify: Callable[[ErasureScope], dict[str, Any]]
+    order: int = 100
+    # The count names this store reports, in the order the certificate prints them.
+    count_names: Sequence[str] = ()
 
 
 def register_api_routes(module: str) -> None:
@@ -41,4 +89,5 @@ def register_erasure_participant(participant: ErasureParticipant) -> None:
 
 
 def erasure_participants() -> dict[str, ErasureParticipant]:
-    return dict(_erasure)
+    """Every registered participant, in the order a request runs them."""
+    return dict(sorted(_erasure.items(), key=lambda item: (item[1].order, item[0])))

@@ -239,6 +239,14 @@ PII_SCORE_THRESHOLD = env_float("PII_SCORE_THRESHOLD", 0.5)
 PII_PHONE_REGIONS = tuple((env("PII_PHONE_REGIONS", "PL,GB,US") or "").split(","))
 # Most identifiers one erasure request may name (governance.pii.identifiers); more is refused with 400.
 ERASURE_MAX_IDENTIFIERS = env_int("ERASURE_MAX_IDENTIFIERS", 10_000)
+# Encrypts an erasure request's raw identifiers while it runs (verification searches text for them after
+# the purge); the ciphertext is destroyed when the request ends. Any string: a Fernet key is derived.
+ERASURE_IDENTIFIER_KEY = _required_secret("ERASURE_IDENTIFIER_KEY")
+# The physical purge (VACUUM of the affected partitions, file deletion, index rebuilds) follows the
+# logical erasure within this many seconds: the beat sweep purges what is due every
+# ERASURE_PURGE_SWEEP_S. 0 purges right after the logical phase.
+ERASURE_PURGE_WITHIN_S = env_int("ERASURE_PURGE_WITHIN_S", 3600)
+ERASURE_PURGE_SWEEP_S = env_int("ERASURE_PURGE_SWEEP_S", 300)
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL

@@ -3,6 +3,18 @@
 from governance.models.audit import AuditChainHead, AuditEvent
 from governance.models.datasets import Dataset, DatasetRecord, DatasetVersion
 from governance.models.dpia import DPIA
+from governance.models.erasure import ErasureNameMatch, ErasureRequest, SuppressedKey
 from governance.models.systems import AISystem
 
-__all__ = ["DPIA", "AISystem", "AuditChainHead", "AuditEvent", "Dataset", "DatasetRecord", "DatasetVersion"]
+__all__ = [
+    "DPIA",
+    "AISystem",
+    "AuditChainHead",
+    "AuditEvent",
+    "Dataset",
+    "DatasetRecord",
+    "DatasetVersion",
+    "ErasureNameMatch",
+    "ErasureRequest",
+    "SuppressedKey",
+]

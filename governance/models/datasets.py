@@ -69,6 +69,11 @@ class DatasetVersion(RegisterModel):
     scan_error = models.TextField(blank=True)
     scan_started_at = models.DateTimeField(null=True, blank=True)
     scan_finished_at = models.DateTimeField(null=True, blank=True)
+    # Records the scan dropped because they carry a suppressed subject key (an earlier erasure request).
+    suppressed_records = models.PositiveIntegerField(default=0)
+    # Set when an erasure request replaced this version: its file is deleted, its rows keep hashes only.
+    erased_at = models.DateTimeField(null=True, blank=True)
+    erasure_reference = models.CharField(max_length=100, blank=True)
     # The claim primitive's columns (governance/claim.py): who holds the row and since when it is alive.
     attempts = models.PositiveSmallIntegerField(default=0)
     worker_host = models.CharField(max_length=255, blank=True)

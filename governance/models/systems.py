@@ -23,6 +23,12 @@ class AISystem(RegisterModel):
     human_oversight = models.TextField(blank=True)
     # Evaluations of adapters built for this system pass when their score reaches this threshold.
     evaluation_threshold = models.FloatField(default=0.5)
+    # Retraining policy after an erasure request taints an adapter: queue a job on the cleaned version.
+    retrain_on_erasure = models.BooleanField(
+        default=False,
+        help_text="When an erasure request taints an adapter of this system, queue a retrain on the cleaned "
+        "dataset version (through the normal gates)",
+    )
     status = models.CharField(max_length=20, choices=AISystemStatus.choices, default=AISystemStatus.DRAFT)
 
     class Meta:

@@ -1,0 +1,163 @@
+"""Erasure requests (GDPR Art. 17), the items matched by a name only, and the suppression list."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils import timezone
+
+from governance.choices import ErasureGround, ErasureStatus, NameMatchDecision, check_in
+from governance.models.base import RegisterModel
+
+
+class ErasureRequest(RegisterModel):
+    """One data subject's request to be forgotten, carried out across every registered store.
+
+    The row holds identifier *types* and subject keys only. The raw identifiers live encrypted
+    (Fernet, settings.ERASURE_IDENTIFIER_KEY) in `identifiers_encrypted` while the request runs,
+    because verification searches text for them after the purge; the ciphertext is destroyed when the
+    request ends (completed or rejected).
+    """
+
+    reference = models.CharField(max_length=100, unique=True)
+    # type -> how many identifiers of that type the request named; never a value.
+    identifier_types = models.JSONField(default=dict)
+    # Keys of the unambiguous identifiers: an item carrying one is the subject's.
+    subject_keys = ArrayField(models.CharField(max_length=64), default=list)
+    # Keys of person names: a name never erases on its own (several people share one).
+    name_keys = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    identifiers_encrypted = models.BinaryField(null=True, blank=True, editable=False)
+    received_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField(help_text="One month after receipt, plus any extension (Art. 12(3))")
+    extension_months = models.PositiveSmallIntegerField(default=0)
+    extension_reason = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=ErasureStatus.choices, default=ErasureStatus.RECEIVED)
+    rejection_ground = models.CharField(max_length=30, choices=ErasureGround.choices, blank=True)
+    rejection_reason = models.TextField(blank=True)
+    hold_reason = models.TextField(blank=True)
+    # What each participant found before execution: store -> counts.
+    preview = models.JSONField(default=dict, blank=True)
+    # Logical phase, store -> the participant's result (counts, affected collections, versions ...).
+    results = models.JSONField(default=dict, blank=True)
+    purge_results = models.JSONField(default=dict, blank=True)
+    verification = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    executed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    executed_at = models.DateTimeField(null=True, blank=True)
+    erased_at = models.DateTimeField(null=True, blank=True, help_text="Logical erasure finished")
+    purge_due_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True, help_text="Physical purge finished")
+    completed_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    certificate_file = models.CharField(max_length=500, blank=True)
+    certificate_sha256 = models.CharField(max_length=64, blank=True)
+    chain_head_sequence = models.BigIntegerField(null=True, blank=True)
+    chain_head_hash = models.CharField(max_length=64, blank=True)
+    # The claim primitive's columns (governance/claim.py): who holds the row and since when it is alive.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker_host = models.CharField(max_length=255, blank=True)
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=check_in("status", ErasureStatus), name="erasure_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(rejection_ground="") | check_in("rejection_ground", ErasureGround),
+                name="erasure_rejection_ground_valid",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status=ErasureStatus.REJECTED) | ~models.Q(rejection_ground=""),
+                name="erasure_rejected_has_ground",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status=ErasureStatus.ON_HOLD) | ~models.Q(hold_reason=""),
+                name="erasure_hold_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(extension_months__lte=2), name="erasure_extension_at_most_two_months"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(extension_months=0) | ~models.Q(extension_reason=""),
+                name="erasure_extension_has_reason",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "due_at"], name="erasure_status_due")]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class ErasureNameMatch(models.Model):
+    """An item that carries one of the subject's name keys and none of their other keys.
+
+    Listed for the officer before `execute`: confirmed items are erased with the rest, excluded ones
+    are left alone, and a request with undecided items cannot run.
+    """
+
+    request = models.ForeignKey(ErasureRequest, on_delete=models.CASCADE, related_name="name_matches")
+    store = models.CharField(max_length=30, help_text="The participant that found it")
+    kind = models.CharField(max_length=30, help_text="document, dataset_record, query_log, ...")
+    object_id = models.BigIntegerField()
+    label = models.CharField(max_length=300, help_text="Where it is, without its content")
+    decision = models.CharField(
+        max_length=10, choices=NameMatchDecision.choices, default=NameMatchDecision.UNDECIDED
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["request", "store", "kind", "object_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "kind", "object_id"], name="erasure_name_match_unique"),
+            models.CheckConstraint(
+                condition=check_in("decision", NameMatchDecision), name="erasure_name_match_decision_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_id} ({self.decision})"
+
+
+class SuppressedKey(models.Model):
+    """A subject key no store may take in again, added when an erasure request completes.
+
+    Only unambiguous keys are suppressed (never a bare name). An officer can lift a suppression with a
+    reason; the row stays, with who lifted it and when.
+    """
+
+    key = models.CharField(max_length=64)
+    key_type = models.CharField(max_length=20)
+    request = models.ForeignKey(ErasureRequest, on_delete=models.PROTECT, related_name="suppressions")
+    created_at = models.DateTimeField(default=timezone.now)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    lift_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "key"], name="suppressed_key_per_request"),
+            models.CheckConstraint(
+                condition=models.Q(lifted_at__isnull=True) | ~models.Q(lift_reason=""),
+                name="suppressed_key_lift_has_reason",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["key"], name="suppressed_key_active", condition=models.Q(lifted_at__isnull=True)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_type} key of {self.request}"
