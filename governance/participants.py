@@ -15,6 +15,14 @@ _api_routes: list[str] = []
 _erasure: dict[str, ErasureParticipant] = {}
 
 
+class ParticipantNotReady(Exception):
+    """A store cannot be erased yet (a dataset version still being scanned has keys nobody knows yet).
+
+    Raised by find or erase; the orchestrator retries the request's logical phase later. The message
+    names ids and states only, never content.
+    """
+
+
 @dataclass(frozen=True)
 class ErasureScope:
     """What one erasure request asks of a participant.

@@ -117,7 +117,9 @@ class ErasureNameMatch(models.Model):
     class Meta:
         ordering = ["request", "store", "kind", "object_id"]
         constraints = [
-            models.UniqueConstraint(fields=["request", "kind", "object_id"], name="erasure_name_match_unique"),
+            models.UniqueConstraint(
+                fields=["request", "kind", "object_id"], name="erasure_name_match_unique"
+            ),
             models.CheckConstraint(
                 condition=check_in("decision", NameMatchDecision), name="erasure_name_match_decision_valid"
             ),
