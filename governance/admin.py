@@ -198,3 +198,6 @@ class AuditEventAdmin(PolicyAdmin):
 admin.site.site_header = "AI Governance"
 admin.site.site_title = "AI Governance"
 admin.site.index_title = "Registers"
+
+# The erasure workbench registers its pages on import.
+from governance import admin_erasure  # noqa: E402, F401

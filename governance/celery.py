@@ -31,6 +31,11 @@ def _schedule_claim_sweep(sender: Celery, **kwargs: Any) -> None:
         "task": "governance.tasks.requeue_stale_claims",
         "schedule": float(settings.CLAIM_SWEEP_INTERVAL_S),
     }
+    # Erasure requests whose physical purge falls due before the next sweep (ERASURE_PURGE_WITHIN_S).
+    sender.conf.beat_schedule["purge-erased-requests"] = {
+        "task": "governance.tasks.erasure_purge_due",
+        "schedule": float(settings.ERASURE_PURGE_SWEEP_S),
+    }
 
 
 @signals.celeryd_init.connect

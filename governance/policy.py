@@ -30,6 +30,7 @@ VERBS = (READ, WRITE, REVIEW, DOWNLOAD)
 _ALL = frozenset({COMPLIANCE_OFFICER, ENGINEER, AUDITOR})
 _WRITERS = frozenset({COMPLIANCE_OFFICER, ENGINEER})
 _OFFICERS = frozenset({COMPLIANCE_OFFICER})
+_OVERSIGHT = frozenset({COMPLIANCE_OFFICER, AUDITOR})
 _NOBODY: frozenset[str] = frozenset()
 
 
@@ -53,12 +54,17 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
     "audit_event":     _line(read=_ALL),
     "collection":      _line(read=_ALL, write=_WRITERS),  # a query is a read (and is logged)
     "document":        _line(read=_ALL, write=_WRITERS),
-    "query_log":       _line(read=frozenset({COMPLIANCE_OFFICER, AUDITOR})),  # Art. 12: not engineers
+    "query_log":       _line(read=_OVERSIGHT),  # Art. 12: not engineers
     "base_model":      _line(read=_ALL, write=_WRITERS, review=_OFFICERS),
     "fine_tune_job":   _line(read=_ALL, write=_WRITERS),
     "fine_tune_event": _line(read=_ALL),
     "adapter":         _line(read=_ALL, review=_OFFICERS, download=_WRITERS),
     "evaluation":      _line(read=_ALL, write=_WRITERS),
+    # Erasure requests name a data subject: engineers get 403 on all of it. Officers receive, decide on
+    # name matches and execute (write), reject, hold and extend (review); auditors read and download
+    # certificates.
+    "erasure_request": _line(read=_OVERSIGHT, write=_OFFICERS, review=_OFFICERS, download=_OVERSIGHT),
+    "suppression":     _line(read=_OVERSIGHT, review=_OFFICERS),
 }
 # fmt: on
 

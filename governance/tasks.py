@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from celery import shared_task
+from django.conf import settings
 
 from governance import claim
-from governance.choices import DatasetVersionStatus
+from governance.choices import DatasetVersionStatus, ErasureStatus
 from governance.enqueue import send_now
-from governance.models import DatasetVersion
-from governance.services import dpia, scanning
+from governance.models import DatasetVersion, ErasureRequest
+from governance.services import dpia, erasure, scanning
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,41 @@ def requeue_stale_claims() -> dict[str, int]:
     return claim.requeue_all_stale()
 
 
+# A store not ready yet (a dataset version still being scanned) is retried this often.
+ERASURE_NOT_READY_RETRY_S = 30
+
+
+@shared_task(queue="default", acks_late=True, time_limit=3600, soft_time_limit=3540)
+def erasure_run(request_id: int) -> str:
+    """The logical phase of an erasure request; the message carries its id only, never an identifier."""
+    if not erasure.erasure_request_claim(request_id=request_id, phase="logical"):
+        logger.info("erasure request %s is finished or held by a live worker: standing down", request_id)
+        return "stood_down"
+    outcome = erasure.erasure_request_run_logical(request_id=request_id)
+    if outcome.state == "not_ready":
+        logger.info("erasure request %s waits for a store: %s", request_id, outcome.detail)
+        erasure_run.apply_async((request_id,), countdown=ERASURE_NOT_READY_RETRY_S)
+    return outcome.state
+
+
+@shared_task(queue="default", acks_late=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60)
+def erasure_purge(request_id: int) -> str:
+    """The physical purge and the verification of an erased request."""
+    if not erasure.erasure_request_claim(request_id=request_id, phase="purge"):
+        logger.info("erasure request %s is not due for a purge or is held: standing down", request_id)
+        return "stood_down"
+    return erasure.erasure_request_run_purge(request_id=request_id).state
+
+
+@shared_task(queue="default", time_limit=300, soft_time_limit=240)
+def erasure_purge_due() -> int:
+    """Beat: send the purge of every erased request due before the next sweep."""
+    due = erasure.erasure_requests_due_for_purge(horizon_s=int(settings.ERASURE_PURGE_SWEEP_S))
+    for request_id in due:
+        send_now(erasure.PURGE_TASK, request_id)
+    return len(due)
+
+
 def _resend_scans(version_ids: list[int]) -> None:
     for version_id in version_ids:
         send_now(SCAN_TASK, version_id)
@@ -49,5 +86,31 @@ claim.register(
         model=DatasetVersion,
         claimable_statuses=[DatasetVersionStatus.PENDING, DatasetVersionStatus.SCANNING],
         resend=_resend_scans,
+    )
+)
+
+
+def _resend(task_name: str) -> Callable[[list[int]], None]:
+    def resend(ids: list[int]) -> None:
+        for pk in ids:
+            send_now(task_name, pk)
+
+    return resend
+
+
+claim.register(
+    claim.ClaimKind(
+        name="erasure_logical",
+        model=ErasureRequest,
+        claimable_statuses=[ErasureStatus.IN_PROGRESS],
+        resend=_resend(erasure.LOGICAL_TASK),
+    )
+)
+claim.register(
+    claim.ClaimKind(
+        name="erasure_purge",
+        model=ErasureRequest,
+        claimable_statuses=[ErasureStatus.ERASED],
+        resend=_resend(erasure.PURGE_TASK),
     )
 )

@@ -15,8 +15,9 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from governance.admin_actions import run_each
 from governance.admin_base import PolicyAdmin, PolicyTabularInline
-from training.admin_override import approve_with_override, run_each, taint_with_reason
+from training.admin_override import approve_with_override, taint_with_reason
 from training.charts import loss_curve_png
 from training.models import AdapterVersion, BaseModel, Evaluation, FineTuneEvent, FineTuneJob
 from training.selectors import adapter_evaluations

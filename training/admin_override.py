@@ -9,21 +9,17 @@ have no reason to record.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from governance.errors import DomainError
+from governance.admin_actions import ReasonPage, ask, bound, run_each
 from training.models import AdapterVersion
 from training.services import adapters
-
-TEMPLATE = "admin/training/confirm_with_reason.html"
 
 
 class OverrideForm(forms.Form):
@@ -47,16 +43,6 @@ class TaintForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
         help_text="E.g. a licence withdrawn or an erasure request; stored on each row and audited.",
     )
-
-
-@dataclass(frozen=True)
-class ReasonPage:
-    """The intermediate page: the action it posts back to, its title, text above the selection, button."""
-
-    action: str
-    title: str
-    intro: str
-    submit: str
 
 
 OVERRIDE_PAGE = ReasonPage(
@@ -83,10 +69,10 @@ def approve_with_override(
     failed = {pk: rows for pk, rows in failed.items() if rows}
     justification = ""
     if failed:
-        form = _bound(OverrideForm, request)
+        form = bound(OverrideForm, request)
         if not form.is_valid():
             notes = {pk: "; ".join(_below(e) for e in rows) for pk, rows in failed.items()}
-            return _ask(modeladmin, request, queryset, form, OVERRIDE_PAGE, notes)
+            return ask(modeladmin, request, queryset, form, OVERRIDE_PAGE, notes)
         justification = form.cleaned_data["override_justification"]
     done = run_each(
         request,
@@ -107,9 +93,9 @@ def taint_with_reason(
     taint: Callable[[Any, str], Any],
 ) -> TemplateResponse | None:
     """Ask why (posting back to the action `taint`), then call the service `taint(row, reason)` per row."""
-    form = _bound(TaintForm, request)
+    form = bound(TaintForm, request)
     if not form.is_valid():
-        return _ask(modeladmin, request, queryset, form, TAINT_PAGE, {})
+        return ask(modeladmin, request, queryset, form, TAINT_PAGE, {})
     reason = form.cleaned_data["reason"]
     done = run_each(request, queryset, lambda row: taint(row, reason))
     if done:
@@ -117,45 +103,5 @@ def taint_with_reason(
     return None
 
 
-def _bound(form_class: type[forms.Form], request: HttpRequest) -> forms.Form:
-    # The changelist's first POST carries no form field: show the form unbound, without errors.
-    field = next(iter(form_class.base_fields))
-    return form_class(request.POST if field in request.POST else None)
-
-
 def _below(evaluation: Any) -> str:
     return f"{evaluation.primary_metric} {evaluation.score:.3f} below threshold {evaluation.threshold:.2f}"
-
-
-def run_each(request: HttpRequest, queryset: QuerySet[Any], call: Callable[[Any], Any]) -> int:
-    """Call `call` on each row; a refused row becomes an admin error message. Returns how many passed."""
-    done = 0
-    for row in queryset:
-        try:
-            call(row)
-            done += 1
-        except DomainError as exc:
-            messages.error(request, f"{row}: {exc.message}")
-    return done
-
-
-def _ask(
-    modeladmin: admin.ModelAdmin[Any],
-    request: HttpRequest,
-    queryset: QuerySet[Any],
-    form: forms.Form,
-    page: ReasonPage,
-    notes: dict[Any, str],
-) -> TemplateResponse:
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": page.title,
-        "intro": page.intro,
-        "submit": page.submit,
-        "opts": modeladmin.model._meta,
-        "form": form,
-        "rows": [(row, notes.get(row.pk, "passed" if notes else "")) for row in queryset],
-        "action": page.action,
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-    }
-    return TemplateResponse(request, TEMPLATE, context)

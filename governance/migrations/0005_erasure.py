@@ -201,4 +201,9 @@ class Migration(migrations.Migration):
             model_name='suppressedkey',
             constraint=models.CheckConstraint(condition=models.Q(('lifted_at__isnull', True), models.Q(('lift_reason', ''), _negated=True), _connector='OR'), name='suppressed_key_lift_has_reason'),
         ),
-    ]
+        migrations.AddField(
+            model_name="erasurerequest",
+            name="certificate_facts",
+            field=models.JSONField(blank=True, default=dict),
+        ),
+]

@@ -56,6 +56,8 @@ class ErasureRequest(RegisterModel):
     )
     certificate_file = models.CharField(max_length=500, blank=True)
     certificate_sha256 = models.CharField(max_length=64, blank=True)
+    # The facts the certificate states, exactly as rendered (also served as JSON).
+    certificate_facts = models.JSONField(default=dict, blank=True)
     chain_head_sequence = models.BigIntegerField(null=True, blank=True)
     chain_head_hash = models.CharField(max_length=64, blank=True)
     # The claim primitive's columns (governance/claim.py): who holds the row and since when it is alive.
