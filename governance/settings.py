@@ -328,7 +328,13 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"pgserver": {"level": "WARNING"}, "presidio-analyzer": {"level": "ERROR"}},
+    "loggers": {
+        "pgserver": {"level": "WARNING"},
+        "presidio-analyzer": {"level": "ERROR"},
+        # WeasyPrint and fontTools log about a hundred lines per rendered PDF at INFO.
+        "fontTools": {"level": "WARNING"},
+        "weasyprint.progress": {"level": "WARNING"},
+    },
 }
 
 if PRODUCTION:

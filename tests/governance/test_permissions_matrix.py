@@ -14,16 +14,26 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
-from governance.models import DPIA, AISystem, AuditEvent, Dataset, DatasetVersion
+from governance.models import (
+    DPIA,
+    AISystem,
+    AuditEvent,
+    Dataset,
+    DatasetVersion,
+    ErasureRequest,
+    SuppressedKey,
+)
 from governance.roles import AUDITOR, COMPLIANCE_OFFICER, ENGINEER
-from governance.services import datasets, dpia, systems
+from governance.services import datasets, dpia, erasure, systems
 from tests.factories import UserFactory
 
 NO_ROLE = "no_role"
@@ -53,6 +63,11 @@ CREATE = Access(WRITERS, 201, 1)
 WRITE = Access(WRITERS, 200, 1)
 REVIEW = Access(REVIEWERS, 200, 1)
 PUBLIC = Access(EVERYONE, 200, 0)
+# Erasure requests: officers and auditors read, officers act, engineers get 403 on all of it.
+OVERSIGHT = frozenset({COMPLIANCE_OFFICER, AUDITOR})
+O_READ = Access(OVERSIGHT, 200, 0)
+O_CREATE = Access(REVIEWERS, 201, 1)
+O_WRITE = Access(REVIEWERS, 200, 1)
 
 
 @dataclass
@@ -66,6 +81,10 @@ class World:
     dpia_draft: DPIA
     dpia_review: DPIA
     event: AuditEvent
+    erasure: ErasureRequest
+    erasure_held: ErasureRequest
+    erasure_done: ErasureRequest
+    suppression: SuppressedKey
 
     def ids(self) -> dict[str, Any]:
         return {
@@ -75,6 +94,10 @@ class World:
             "dpia_draft": self.dpia_draft.pk,
             "dpia_review": self.dpia_review.pk,
             "event": self.event.sequence,
+            "erasure": self.erasure.pk,
+            "erasure_held": self.erasure_held.pk,
+            "erasure_done": self.erasure_done.pk,
+            "suppression": self.suppression.pk,
         }
 
 
@@ -108,6 +131,12 @@ DATASET_EDIT = body({"provenance": "Exported from the ticket system."})
 DPIA_EDIT = body({"dpo_opinion": "Acceptable with the planned measures."})
 REJECTION = body({"comment": "The risks are underestimated."})
 NEW_DPIA = body(lambda world: {"title": "New DPIA", "ai_system": world.system.pk})
+NEW_ERASURE = body({"reference": "DSR-new", "identifiers": [{"type": "email", "value": "anna@example.org"}]})
+REFUSAL = body({"ground": "legal_claims", "reason": "Needed to defend a pending claim."})
+A_REASON = body({"reason": "Litigation hold requested by the legal department."})
+EXTENSION = body({"months": 1, "reason": "Many requests this month."})
+DECISIONS = body({"confirm": [], "exclude": []})
+NO_BODY = body({})
 
 
 @dataclass(frozen=True)
@@ -130,6 +159,12 @@ class Route:
         return self.path.format(**world.ids())
 
 
+def oversight(name: str, path: str, offered: dict[str, Access], payload: Body = NO_BODY) -> Route:
+    """A route of the erasure workbench (officers act, auditors read); methods it does not offer are
+    judged by the policy's "api" line like every other route's."""
+    return Route(name, "/api/v1/" + path, offered, payload)
+
+
 # One line per route. Kept unformatted so the table reads as a table.
 # fmt: off
 ROUTES = [
@@ -150,6 +185,21 @@ ROUTES = [
     Route("audit-event-list", "/api/v1/audit-events/", {"GET": READ}),
     Route("audit-event-detail", "/api/v1/audit-events/{event}/", {"GET": READ}),
     Route("audit-event-verify", "/api/v1/audit-events/verify/", {"GET": READ}),
+    oversight("erasure-request-list", "erasure-requests/", {"GET": O_READ, "POST": O_CREATE}, NEW_ERASURE),
+    oversight("erasure-request-detail", "erasure-requests/{erasure}/", {"GET": O_READ}),
+    oversight("erasure-request-execute", "erasure-requests/{erasure}/execute/", {"POST": O_WRITE}),
+    oversight("erasure-request-refresh", "erasure-requests/{erasure}/refresh/", {"POST": O_WRITE}),
+    oversight("erasure-request-reject", "erasure-requests/{erasure}/reject/", {"POST": O_WRITE}, REFUSAL),
+    oversight("erasure-request-hold", "erasure-requests/{erasure}/hold/", {"POST": O_WRITE}, A_REASON),
+    oversight("erasure-request-release", "erasure-requests/{erasure_held}/release/", {"POST": O_WRITE}),
+    oversight("erasure-request-extend", "erasure-requests/{erasure}/extend/", {"POST": O_WRITE}, EXTENSION),
+    oversight("erasure-request-matches", "erasure-requests/{erasure}/matches/", {"GET": O_READ}),
+    oversight("erasure-request-decide", "erasure-requests/{erasure}/decide/", {"POST": O_WRITE}, DECISIONS),
+    oversight("erasure-request-certificate", "erasure-requests/{erasure_done}/certificate/", {"GET": O_READ}),
+    oversight("erasure-request-facts", "erasure-requests/{erasure_done}/certificate/facts/", {"GET": O_READ}),
+    oversight("suppression-list", "suppressions/", {"GET": O_READ}),
+    oversight("suppression-detail", "suppressions/{suppression}/", {"GET": O_READ}),
+    oversight("suppression-lift", "suppressions/{suppression}/lift/", {"POST": O_WRITE}, A_REASON),
 ]
 # fmt: on
 
@@ -205,7 +255,32 @@ def world(db: None) -> World:
     review = dpia.dpia_submit(actor=author, dpia=review)
     event = AuditEvent.objects.order_by("sequence").first()
     assert event is not None
-    return World(author, system, dataset, version, draft, review, event)
+    erasure_rows = _erasure_rows(author)
+    return World(author, system, dataset, version, draft, review, event, *erasure_rows)
+
+
+def _erasure_rows(author: Any) -> tuple[ErasureRequest, ErasureRequest, ErasureRequest, SuppressedKey]:
+    """A received request, one on hold, and a completed one with a certificate file and a suppression."""
+    officer = UserFactory(username="erasure-officer", role=COMPLIANCE_OFFICER)
+    identifiers = [{"type": "email", "value": "jan.kowalski@example.org"}]
+    with transaction.atomic():
+        received = erasure.erasure_request_create(actor=officer, reference="DSR-1", identifiers=identifiers)
+        held = erasure.erasure_request_create(actor=officer, reference="DSR-2", identifiers=identifiers)
+        held = erasure.erasure_request_hold(actor=officer, request=held, reason="Legal hold.")
+        done = erasure.erasure_request_create(actor=officer, reference="DSR-3", identifiers=identifiers)
+    pdf = Path(settings.MEDIA_ROOT) / "certificates" / f"erasure-{done.pk}.pdf"
+    pdf.parent.mkdir(parents=True, exist_ok=True)
+    pdf.write_bytes(b"%PDF-1.7 test certificate")
+    ErasureRequest.objects.filter(pk=done.pk).update(
+        status="completed",
+        certificate_file=str(pdf.relative_to(settings.MEDIA_ROOT)),
+        certificate_sha256="5" * 64,
+        certificate_facts={"reference": "DSR-3"},
+        identifiers_encrypted=None,
+    )
+    done.refresh_from_db()
+    suppression = SuppressedKey.objects.create(key=done.subject_keys[0], key_type="email", request=done)
+    return received, held, done, suppression
 
 
 def cases() -> Iterator[Any]:
@@ -319,7 +394,13 @@ def test_every_governance_route_under_api_v1_has_a_matrix_line() -> None:
 
 
 def test_each_matrix_line_points_at_the_route_it_names() -> None:
-    ids = dict.fromkeys(("system", "dataset", "version", "dpia_draft", "dpia_review", "event"), 1)
+    ids = dict.fromkeys(
+        (
+            "system", "dataset", "version", "dpia_draft", "dpia_review", "event",
+            "erasure", "erasure_held", "erasure_done", "suppression",
+        ),
+        1,
+    )  # fmt: skip
     wrong = {route.name: resolve(route.path.format_map(ids)).url_name for route in ROUTES}
     assert {name: found for name, found in wrong.items() if name != found} == {}
 
@@ -405,13 +486,25 @@ def _admin_rows(world: World) -> dict[str, Any]:
         "training.finetunejob": queued,
         "training.adapterversion": adapter,
         "training.evaluation": evaluation,
+        "governance.erasurerequest": world.erasure,
+        "governance.erasurenamematch": _name_match(world),
+        "governance.suppressedkey": world.suppression,
     }
+
+
+def _name_match(world: World) -> Any:
+    from governance.models import ErasureNameMatch
+
+    return ErasureNameMatch.objects.create(
+        request=world.erasure_held, store="retrieval", kind="document", object_id=1, label="document 1 in 'KB'"
+    )
 
 
 ADMIN_ROWS = (
     "governance.aisystem", "governance.dataset", "governance.datasetversion", "governance.dpia",
     "governance.auditevent", "retrieval.collection", "retrieval.document", "retrieval.querylog",
     "training.basemodel", "training.finetunejob", "training.adapterversion", "training.evaluation",
+    "governance.erasurerequest", "governance.erasurenamematch", "governance.suppressedkey",
 )  # fmt: skip
 
 
@@ -439,6 +532,19 @@ def _tainted(row: Any) -> bool:
     return bool(row.taint_reason)
 
 
+def _fresh(row: Any) -> Any:
+    row.refresh_from_db()
+    return row
+
+
+def _field_is(field: str, value: Any) -> Callable[[Any], bool]:
+    return lambda row: bool(getattr(_fresh(row), field) == value)
+
+
+def _audited(action: str) -> Callable[[Any], bool]:
+    return lambda row: AuditEvent.objects.filter(action=action, object_id=str(row.pk)).exists()
+
+
 def _gone(row: Any) -> bool:
     return not type(row).objects.filter(pk=row.pk).exists()
 
@@ -458,6 +564,15 @@ ADMIN_ACTIONS = [
     AdminAction("training.adapterversion", "retire", _row("training.adapterversion"), _status_is("retired")),
     AdminAction("training.adapterversion", "taint", _row("training.adapterversion"), _tainted, (("reason", "erasure 3"),)),  # noqa: E501
     AdminAction("training.basemodel", "taint", _row("training.basemodel"), _tainted, (("reason", "licence withdrawn"),)),  # noqa: E501
+    AdminAction("governance.erasurerequest", "execute", _row("governance.erasurerequest"), _status_is("in_progress")),  # noqa: E501
+    AdminAction("governance.erasurerequest", "refresh", _row("governance.erasurerequest"), _audited("erasure_request.refreshed")),  # noqa: E501
+    AdminAction("governance.erasurerequest", "reject", _row("governance.erasurerequest"), _status_is("rejected"), (("ground", "legal_claims"), ("reason", "pending claim"))),  # noqa: E501
+    AdminAction("governance.erasurerequest", "hold", _row("governance.erasurerequest"), _status_is("on_hold"), (("reason", "legal hold"),)),  # noqa: E501
+    AdminAction("governance.erasurerequest", "release", lambda w: w.base.erasure_held, _status_is("received")),  # noqa: E501
+    AdminAction("governance.erasurerequest", "extend", _row("governance.erasurerequest"), _field_is("extension_months", 2), (("months", "2"), ("reason", "complex request"))),  # noqa: E501
+    AdminAction("governance.erasurenamematch", "confirm_matches", _row("governance.erasurenamematch"), _field_is("decision", "confirmed")),  # noqa: E501
+    AdminAction("governance.erasurenamematch", "exclude_matches", _row("governance.erasurenamematch"), _field_is("decision", "excluded")),  # noqa: E501
+    AdminAction("governance.suppressedkey", "lift", _row("governance.suppressedkey"), lambda r: bool(_fresh(r).lifted_at), (("reason", "consent given again"),)),  # noqa: E501
 ]
 # fmt: on
 ADMIN_VIEWS = ("changelist", "change", "add", "delete")
