@@ -28,5 +28,7 @@ class RetrievalConfig(AppConfig):
                 erase=erasure.erasure_erase,
                 purge=erasure.erasure_purge,
                 verify=erasure.erasure_verify,
+                order=30,
+                count_names=erasure.COUNT_NAMES,
             )
         )

@@ -11,6 +11,17 @@ from retrieval.choices import DocumentStatus, PiiPolicy
 from retrieval.models import Collection, Document, QueryLog
 from retrieval.models.collections import DEFAULT_EMBEDDING_MODEL
 
+PII_POLICY_HELP = (
+    "What ingestion does with personal data the scanner finds (every document's text, title, external "
+    "id, source and metadata values are scanned, and the subject keys of what is found go on the "
+    "document and its chunks, so an erasure request finds them). index: store and embed as sent. "
+    "mask: replace each identifier found in the text and title with its type (<EMAIL_ADDRESS>) before "
+    "chunking and embedding; the external id, source and metadata are stored as sent (not embedded, "
+    "but keyed and erasable). mask is only as good as the scanner: an identifier it does not recognise "
+    "stays in clear. reject: refuse a document in which anything is found. Whatever the policy, a "
+    "document naming a subject of a completed erasure request is rejected (suppressed_subject)."
+)
+
 
 class CollectionOut(serializers.ModelSerializer):
     documents = serializers.SerializerMethodField()
@@ -49,7 +60,9 @@ class CollectionIn(serializers.Serializer):
     embedding_dimension = serializers.IntegerField(required=False, min_value=1, max_value=2000)
     chunk_size = serializers.IntegerField(required=False, min_value=16, max_value=8192)
     chunk_overlap = serializers.IntegerField(required=False, min_value=0, max_value=8191)
-    pii_policy = serializers.ChoiceField(choices=PiiPolicy.choices, required=False, default=PiiPolicy.INDEX)
+    pii_policy = serializers.ChoiceField(
+        choices=PiiPolicy.choices, required=False, default=PiiPolicy.INDEX, help_text=PII_POLICY_HELP
+    )
     hnsw_m = serializers.IntegerField(required=False, min_value=2, max_value=100, default=16)
     hnsw_ef_construction = serializers.IntegerField(required=False, min_value=4, max_value=1000, default=64)
     min_score = serializers.FloatField(required=False, min_value=-1, max_value=1)
@@ -58,7 +71,7 @@ class CollectionIn(serializers.Serializer):
 class CollectionUpdateIn(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
-    pii_policy = serializers.ChoiceField(choices=PiiPolicy.choices, required=False)
+    pii_policy = serializers.ChoiceField(choices=PiiPolicy.choices, required=False, help_text=PII_POLICY_HELP)
     min_score = serializers.FloatField(required=False, min_value=-1, max_value=1)
 
     def to_internal_value(self, data: Any) -> Any:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils import timezone
 
@@ -22,6 +24,9 @@ class QueryLog(models.Model):
     )
     query_masked = models.TextField(help_text="The query with identifiers replaced by typed placeholders")
     query_pii_summary = models.JSONField(default=dict, blank=True)
+    # Subject keys of the identifiers the scan found in the query and the filters' strings: an erasure
+    # request finds the rows that carried its subject (GIN) and redacts them (retrieval erasure).
+    subject_keys = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     k = models.PositiveSmallIntegerField()
     min_score = models.FloatField()
     filters = models.JSONField(default=dict, blank=True)
@@ -32,6 +37,7 @@ class QueryLog(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [GinIndex(fields=["subject_keys"], name="querylog_keys_gin")]
         constraints = [
             models.CheckConstraint(
                 condition=check_in("search_mode", SearchMode), name="querylog_search_mode_valid"

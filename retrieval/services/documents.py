@@ -27,6 +27,7 @@ from governance.errors import DomainError, NotFound
 from governance.policy import WRITE, require
 from governance.roles import User, user_or_none
 from governance.services.audit import audit_record
+from governance.suppression import any_suppressed, suppressed
 from retrieval import embedding, storage
 from retrieval.choices import IN_FLIGHT, DocumentStatus, IndexState, PiiPolicy
 from retrieval.chunking import chunk_text
@@ -220,7 +221,7 @@ class _Work:
     keys: list[str] = field(default_factory=list)
     summary: dict[str, int] = field(default_factory=dict)
     spans: list[tuple[int, int, str]] = field(default_factory=list)  # (start, end, subject key) in `text`
-    title_keys: list[str] = field(default_factory=list)
+    title_keys: list[str] = field(default_factory=list)  # keys of the title and the other stored fields
     rows: list[storage.ChunkRow] = field(default_factory=list)
     vectors: np.ndarray | None = None
 
@@ -297,23 +298,65 @@ def _masked(text: str, result: pii.ScanResult) -> tuple[str, list[tuple[int, int
     return masked, spans
 
 
-def _scan(work: list[_Work]) -> dict[int, tuple[pii.ScanResult, pii.ScanResult]]:
-    """PII findings in each document's text and title, by document id (no database access)."""
+def stored_fields(document: Document) -> list[str]:
+    """The document's other stored strings, scanned like its text: external id, source, metadata values.
+
+    Each is scanned on its own (a match never spans two fields); numbers are scanned as their digits,
+    since a PESEL or a phone number sent as a JSON number is still one.
+    """
+    values = [document.external_id, document.source]
+    values += [_flatten(value) for value in (document.metadata or {}).values()]
+    return [value for value in values if value and value.strip()]
+
+
+def _flatten(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, dict):
+        return "\n".join(_flatten(v) for v in value.values())
+    if isinstance(value, list):
+        return "\n".join(_flatten(v) for v in value)
+    return str(value)
+
+
+_Scanned = tuple[pii.ScanResult, pii.ScanResult, list[pii.ScanResult]]
+
+
+def _scan(work: list[_Work]) -> dict[int, _Scanned]:
+    """PII findings in each document's text, title and other stored fields, by id (no database access)."""
+    fields = [stored_fields(w.document) for w in work]
     texts = [w.document.text for w in work] + [w.document.title for w in work]
+    texts += [value for values in fields for value in values]
     results = pii.scan_texts(texts)
-    return {item.document.pk: (results[i], results[len(work) + i]) for i, item in enumerate(work)}
+    scanned: dict[int, _Scanned] = {}
+    offset = 2 * len(work)
+    for i, item in enumerate(work):
+        own = results[offset : offset + len(fields[i])]
+        offset += len(fields[i])
+        scanned[item.document.pk] = (results[i], results[len(work) + i], own)
+    return scanned
 
 
-def _apply_scan(
-    collection: Collection, work: list[_Work], results: dict[int, tuple[pii.ScanResult, pii.ScanResult]]
-) -> list[_Work]:
-    """Apply the collection's policy: reject, mask, or keep; record keys and where they are."""
+def _apply_scan(collection: Collection, work: list[_Work], results: dict[int, _Scanned]) -> list[_Work]:
+    """Apply suppression and the collection's policy: reject, mask, or keep; record keys and where.
+
+    A document naming a suppressed subject (a completed erasure request) is rejected whatever the
+    policy: indexing it would bring back what the request erased. Under `mask` only the text and the
+    title are masked (they are what is chunked, embedded and quoted); the external id, source and
+    metadata are stored as sent (the id names versions, filters match metadata exactly) but their keys
+    sit on the document and on every chunk, so an erasure request finds and deletes them.
+    """
     kept: list[_Work] = []
+    suppression = any_suppressed()
     for item in work:
-        body, title = results[item.document.pk]
-        findings = body.findings + title.findings
+        body, title, others = results[item.document.pk]
+        outside = [f for result in others for f in result.findings]
+        findings = body.findings + title.findings + tuple(outside)
         item.summary = dict(Counter(f.entity_type for f in findings))
         item.keys = sorted({f.subject_key for f in findings})
+        if suppression and suppressed(item.keys):
+            _reject(item.document.pk, item.summary, code="suppressed_subject")
+            continue
         if findings and collection.pii_policy == PiiPolicy.REJECT:
             _reject(item.document.pk, item.summary)
             continue
@@ -322,8 +365,9 @@ def _apply_scan(
             item.title = pii.mask_text(item.document.title, title)
         else:
             item.spans = [(f.start, f.end, f.subject_key) for f in body.findings]
-        # The title's identifiers are in no chunk's text, but erasure must find the document's chunks.
-        item.title_keys = sorted({f.subject_key for f in title.findings})
+        # The title's and the fields' identifiers are in no chunk's text, but a citation shows them with
+        # every chunk: erasure must find all of the document's chunks by them.
+        item.title_keys = sorted({f.subject_key for f in title.findings + tuple(outside)})
         kept.append(item)
     _progress(kept, 0.2)
     return kept
@@ -457,13 +501,19 @@ def _fail(document_id: int, code: str, message: str, *, held: bool = True) -> No
 
 
 @transaction.atomic
-def _reject(document_id: int, summary: dict[str, int]) -> None:
+def _reject(document_id: int, summary: dict[str, int], *, code: str = "pii_rejected") -> None:
     document = Document.objects.select_for_update().filter(pk=document_id).first()
     if document is None or document.status != DocumentStatus.PROCESSING:
         return
     types = sorted(summary)
-    document.status, document.error_code = DocumentStatus.REJECTED, "pii_rejected"
-    document.error = "the collection's policy rejects personal data; found: " + ", ".join(types)
+    document.status, document.error_code = DocumentStatus.REJECTED, code
+    if code == "suppressed_subject":
+        # Types only: which subject it was is the erasure register's business, not the uploader's.
+        document.error = "the document names a subject whose data was erased on request; found: " + ", ".join(
+            types
+        )
+    else:
+        document.error = "the collection's policy rejects personal data; found: " + ", ".join(types)
     document.pii_summary, document.text, document.subject_keys = summary, "", []
     document.finished_at = timezone.now()
     document.save()
@@ -471,7 +521,7 @@ def _reject(document_id: int, summary: dict[str, int]) -> None:
         actor=None,
         action="document.rejected",
         obj=document,
-        payload={"collection": document.collection_id, "pii_summary": summary},
+        payload={"collection": document.collection_id, "pii_summary": summary, "code": code},
     )
 
 

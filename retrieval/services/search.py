@@ -208,8 +208,22 @@ def _check_query(query: Any, k: Any, min_score: Any) -> None:
         )
 
 
-def _masked_strings(query: str, filters: dict[str, Any] | None) -> tuple[str, dict[str, int], dict[str, Any]]:
-    """The query and the filters' string values with identifiers masked, for the log."""
+@dataclass(frozen=True)
+class _Masked:
+    """What the query log keeps of a query: masked text and filters, PII counts, subject keys."""
+
+    query: str
+    summary: dict[str, int]
+    filters: dict[str, Any]
+    subject_keys: list[str]
+
+
+def _masked_strings(query: str, filters: dict[str, Any] | None) -> _Masked:
+    """The query and the filters' string values with identifiers masked, for the log.
+
+    The same scan gives the subject keys of every identifier found (query and filter strings): the
+    log row carries them so an erasure request finds and redacts it without reading any text.
+    """
     strings: list[str] = [query]
     for value in (filters or {}).values():
         if isinstance(value, str):
@@ -232,7 +246,8 @@ def _masked_strings(query: str, filters: dict[str, Any] | None) -> tuple[str, di
             return {key: mask(v) for key, v in value.items()}
         return value
 
-    return masked[query], summary, mask(filters or {})
+    keys = sorted({key for result in results for key in result.subject_keys()})
+    return _Masked(masked[query], summary, mask(filters or {}), keys)
 
 
 def collection_query(
@@ -251,7 +266,7 @@ def collection_query(
     threshold = collection.min_score if min_score is None else float(min_score)
     loaded = embedding.load_model(collection.embedding_model)
     vector = embedding.embed(loaded, [query])[0]
-    masked, summary, logged_filters = _masked_strings(query, filters)
+    masked = _masked_strings(query, filters)
     with transaction.atomic():
         found = search_vectors(collection, vector, k=k, q=q)
         hits = [hit for hit in found.hits if hit.score >= threshold]
@@ -262,11 +277,12 @@ def collection_query(
         log = QueryLog.objects.create(
             user=user_or_none(actor),
             collection=collection,
-            query_masked=masked,
-            query_pii_summary=summary,
+            query_masked=masked.query,
+            query_pii_summary=masked.summary,
+            subject_keys=masked.subject_keys,
             k=k,
             min_score=threshold,
-            filters=logged_filters,
+            filters=masked.filters,
             results=[
                 {"chunk_id": r["chunk_id"], "document_id": r["citation"]["document_id"], "score": r["score"]}
                 for r in results

@@ -24,6 +24,7 @@ import statistics
 import sysconfig
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from governance import pii
+from governance.participants import ErasureScope
 from retrieval import embedding, intake, storage
 from retrieval.choices import DocumentStatus, SourceType
 from retrieval.models import Chunk, Collection, Document
@@ -399,18 +401,20 @@ def test_query_latency_filtered_queries_and_erasure_at_scale(api: Any) -> None:
     Chunk.objects.filter(collection=small, document__external_id__in=small_docs).update(
         subject_keys=[other_key]
     )
-    erasure.erasure_erase([other_key])
+    other = ErasureScope(request_id=2, reference="BENCH-OTHER", keys=(other_key,))
+    erasure.erasure_erase(other)
 
     key = pii.subject_key("email", SUBJECT)
-    erase_s, erased = _timed(lambda: erasure.erasure_erase([key]))
-    verify_s, verified = _timed(lambda: erasure.erasure_verify([key], [SUBJECT]))
+    scope = ErasureScope(request_id=1, reference="BENCH", keys=(key,))
+    erase_s, erased = _timed(lambda: erasure.erasure_erase(scope))
+    verify_s, verified = _timed(lambda: erasure.erasure_verify(replace(scope, identifiers=(SUBJECT,))))
     assert verified["ok"], verified
     assert erased["collections"] == [big.pk]
-    big_purge_s, purged_big = _timed(lambda: erasure.erasure_purge({"collections": [big.pk]}))
-    small_purge_s, purged_small = _timed(lambda: erasure.erasure_purge({"collections": [small.pk]}))
+    big_purge_s, purged_big = _timed(lambda: erasure.erasure_purge(scope, {"collections": [big.pk]}))
+    small_purge_s, purged_small = _timed(lambda: erasure.erasure_purge(other, {"collections": [small.pk]}))
     _results["erasure"] = {
-        "documents_deleted": erased["documents_deleted"],
-        "chunks_deleted": erased["chunks_deleted"],
+        "documents_deleted": erased["counts"]["documents"],
+        "chunks_deleted": erased["counts"]["chunks"],
         "logical_erase_s": erase_s,
         "verify_s": verify_s,
         "purge_big_s": big_purge_s,
@@ -419,8 +423,8 @@ def test_query_latency_filtered_queries_and_erasure_at_scale(api: Any) -> None:
         "purge_small": purged_small,
     }
     _row(
-        f"erasure: logical delete of {erased['documents_deleted']} docs"
-        f" / {erased['chunks_deleted']} chunks, s",
+        f"erasure: logical delete of {erased['counts']['documents']} docs"
+        f" / {erased['counts']['chunks']} chunks, s",
         f"{erase_s:.3f}",
     )
     _row(
