@@ -204,6 +204,7 @@ def celery_worker(
             "MEDIA_ROOT": str(tmp_path_factory.getbasetemp() / "media"),
             "SUBJECT_KEY_SECRET": settings.SUBJECT_KEY_SECRET,
             "SECRET_KEY": settings.SECRET_KEY,
+            "ERASURE_IDENTIFIER_KEY": settings.ERASURE_IDENTIFIER_KEY,
             "PII_ENGINE": settings.PII_ENGINE,
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
