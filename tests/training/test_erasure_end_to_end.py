@@ -52,9 +52,11 @@ def subject_records() -> list[dict[str, str]]:
 
 
 @pytest.fixture
-def version(make_version: Any) -> Any:
-    """The training set of the adapter: 40 tickets and six of the subject's."""
-    return make_version(ticket_records(40) + subject_records())
+def version(make_version: Any, approved_dpia: Any) -> Any:
+    """The training set of the adapter: 40 tickets and six of the subject's, covered by a DPIA."""
+    made = make_version(ticket_records(40) + subject_records())
+    approved_dpia(made.dataset)
+    return made
 
 
 class BrokerTap:
