@@ -496,7 +496,11 @@ def _name_match(world: World) -> Any:
     from governance.models import ErasureNameMatch
 
     return ErasureNameMatch.objects.create(
-        request=world.erasure_held, store="retrieval", kind="document", object_id=1, label="document 1 in 'KB'"
+        request=world.erasure_held,
+        store="retrieval",
+        kind="document",
+        object_id=1,
+        label="document 1 in 'KB'",
     )
 
 
