@@ -58,6 +58,8 @@ MAX_EXTENSION_MONTHS = 2
 # Advisory-lock namespace (first int of the two-int form) for erasure requests.
 _LOCK_NAMESPACE = 0x45524153  # "ERAS"
 TERMINAL = (ErasureStatus.COMPLETED, ErasureStatus.REJECTED)
+# Bookkeeping in ErasureRequest.results next to the stores' results: the number of the current run.
+RUN_KEY = "_run"
 
 PURGE_METHOD = (
     "Logical erasure deleted the rows and files in one transaction per store, so no query, download or "
@@ -427,8 +429,9 @@ def erasure_request_execute(*, actor: User, request: ErasureRequest) -> ErasureR
     )
     request.error, request.attempts, request.worker_pid, request.heartbeat_at = "", 0, None, None
     if previous == ErasureStatus.FAILED:
-        # A retry starts over from verification's findings: stores already done are skipped by their
-        # recorded results, the rest run; the purge and verification run again.
+        # A retry (verification found something, e.g. a version uploaded while the request ran) runs
+        # every store's erase again as a new run: counts add up, and the purge and verification repeat.
+        request.results = {**request.results, RUN_KEY: current_run(request) + 1}
         request.purge_results, request.verification, request.purged_at = {}, {}, None
     request.save()
     enqueue_on_commit(LOGICAL_TASK, request.pk)
@@ -494,15 +497,16 @@ def erasure_request_run_logical(*, request_id: int) -> PhaseOutcome:
         request = ErasureRequest.objects.get(pk=request_id)
         scope = scope_for(request)
         for name, participant in erasure_participants().items():
-            if name in request.results:
-                continue
+            run = current_run(request)
+            if request.results.get(name, {}).get("run") == run:
+                continue  # done in this run before the redelivery
             try:
                 with transaction.atomic():
                     locked = ErasureRequest.objects.select_for_update().get(pk=request_id)
                     if locked.status != ErasureStatus.IN_PROGRESS or not claim.is_mine(locked):
                         raise ClaimLost
                     result = participant.erase(scope)
-                    locked.results = {**locked.results, name: result}
+                    locked.results = {**locked.results, name: _merged(locked.results.get(name), result, run)}
                     locked.heartbeat_at = timezone.now()
                     locked.save(update_fields=["results", "heartbeat_at"])
                     audit_record(
@@ -530,6 +534,9 @@ def _finish_logical(request_id: int) -> PhaseOutcome:
     within = int(settings.ERASURE_PURGE_WITHIN_S)
     request.status, request.erased_at = ErasureStatus.ERASED, now
     request.purge_due_at = now + timedelta(seconds=within)
+    # Suppressed from the logical erasure on, not only at completion: nothing uploaded while the purge
+    # waits can bring the subject back.
+    _suppress(request)
     # The purge is a phase of its own: it claims the row afresh.
     request.attempts, request.worker_pid, request.heartbeat_at = 0, None, None
     request.save()
@@ -545,8 +552,25 @@ def _finish_logical(request_id: int) -> PhaseOutcome:
 
 
 def totals(request: ErasureRequest) -> dict[str, dict[str, int]]:
-    """store -> counts of the logical phase."""
-    return {name: dict(result.get("counts", {})) for name, result in sorted(request.results.items())}
+    """store -> counts of the logical phase (all runs together)."""
+    return {name: dict(result.get("counts", {})) for name, result in store_results(request).items()}
+
+
+def store_results(request: ErasureRequest) -> dict[str, dict[str, Any]]:
+    """store -> its recorded result, without the bookkeeping keys."""
+    return {name: result for name, result in sorted(request.results.items()) if not name.startswith("_")}
+
+
+def current_run(request: ErasureRequest) -> int:
+    """1 for the first execution; each retry after a failed verification is one more."""
+    return int(request.results.get(RUN_KEY, 1))
+
+
+def _merged(previous: dict[str, Any] | None, result: dict[str, Any], run: int) -> dict[str, Any]:
+    """A store's result of this run, its counts added to those of earlier runs."""
+    counts = Counter({k: int(v) for k, v in (previous or {}).get("counts", {}).items()})
+    counts.update({k: int(v) for k, v in result.get("counts", {}).items()})
+    return {**result, "counts": dict(sorted(counts.items())), "run": run}
 
 
 # --- Purge, verify, complete ------------------------------------------------------------------------
@@ -575,7 +599,7 @@ def erasure_request_run_purge(*, request_id: int) -> PhaseOutcome:
         for name, participant in erasure_participants().items():
             if name in purged:
                 continue
-            purged[name] = participant.purge(scope, request.results.get(name, {}))
+            purged[name] = participant.purge(scope, store_results(request).get(name, {}))
             if not claim.heartbeat(ErasureRequest, [request_id], purge_results=purged):
                 return PhaseOutcome("stood_down", "the request was taken over")
         with transaction.atomic():
@@ -667,6 +691,18 @@ def _complete(request_id: int, verification: dict[str, Any]) -> PhaseOutcome:
         },
     )
     return PhaseOutcome("done")
+
+
+def _suppress(request: ErasureRequest) -> None:
+    """Put the request's unambiguous keys on the suppression list (idempotent)."""
+    types = {key: kind for kind, key in _key_types(request)}
+    SuppressedKey.objects.bulk_create(
+        [
+            SuppressedKey(key=key, key_type=types.get(key, ""), request=request)
+            for key in request.subject_keys
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def _key_types(request: ErasureRequest) -> list[tuple[str, str]]:

@@ -23,12 +23,13 @@ def _iso(value: Any) -> str | None:
 def facts(request: ErasureRequest) -> dict[str, Any]:
     """What the certificate states; JSON-serialisable, with no identifier value."""
     # Imported here: erasure imports this module lazily, and these constants belong to it.
-    from governance.services.erasure import LIMITS, PURGE_METHOD
+    from governance.services.erasure import LIMITS, PURGE_METHOD, store_results
 
     participants = erasure_participants()
-    stores = []
+    stores: list[dict[str, Any]] = []
     for name, result in sorted(
-        request.results.items(), key=lambda item: (getattr(participants.get(item[0]), "order", 999), item[0])
+        store_results(request).items(),
+        key=lambda item: (getattr(participants.get(item[0]), "order", 999), item[0]),
     ):
         counts = dict(result.get("counts", {}))
         declared = list(getattr(participants.get(name), "count_names", ()) or ())
