@@ -9,3 +9,9 @@ class GovernanceConfig(AppConfig):
     name = "governance"
     verbose_name = "Governance"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from governance.participants import register_erasure_participant
+        from governance.services.erasure_datasets import participant
+
+        register_erasure_participant(participant)

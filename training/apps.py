@@ -17,10 +17,12 @@ class TrainingConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import worker_init
 
-        from governance.participants import register_api_routes
+        from governance.participants import register_api_routes, register_erasure_participant
         from training.gates import register_gates
+        from training.services.erasure import participant
 
         register_api_routes("training.api.urls")
+        register_erasure_participant(participant)
         register_gates()
         worker_init.connect(_preload_ml_libraries, weak=False, dispatch_uid="training-preload")
 

@@ -110,6 +110,9 @@ class DatasetVersionOut(serializers.ModelSerializer):
             "scan_error",
             "scan_started_at",
             "scan_finished_at",
+            "suppressed_records",
+            "erased_at",
+            "erasure_reference",
             "created_at",
         ]
 

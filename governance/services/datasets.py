@@ -329,3 +329,115 @@ def _store_version(
 
 def dataset_version_path(version: DatasetVersion) -> Path:
     return Path(settings.MEDIA_ROOT) / version.file
+
+
+@dataclass
+class Rewritten:
+    """A version's file written again without some records: where it is and what it hashes to."""
+
+    relative: Path
+    sha256: str
+    size: int
+    kept: int
+
+
+def write_without_records(version: DatasetVersion, drop: set[int], *, number: int) -> Rewritten:
+    """Copy a version's stored file without the records at `drop` (ordinals), byte for byte.
+
+    The stored file is already normalised and de-duplicated, one record per line in ordinal order, so
+    the kept lines are streamed as they are: no JSON is parsed or validated again and every kept
+    record keeps its sha256. The new file is named like an upload's (`v<number>-<sha256[:12]>`).
+    """
+    source = dataset_version_path(version)
+    directory = Path(settings.MEDIA_ROOT) / "datasets" / str(version.dataset_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(suffix=".jsonl", dir=directory)
+    digest, size, kept = hashlib.sha256(), 0, 0
+    try:
+        with source.open("rb") as src, os.fdopen(handle, "wb", buffering=1 << 20) as out:
+            for ordinal, line in enumerate(src):
+                if ordinal in drop:
+                    continue
+                out.write(line)
+                digest.update(line)
+                size += len(line)
+                kept += 1
+        sha = digest.hexdigest()
+        relative = Path("datasets") / str(version.dataset_id) / f"v{number}-{sha[:12]}.jsonl"
+        os.replace(name, Path(settings.MEDIA_ROOT) / relative)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Rewritten(relative=relative, sha256=sha, size=size, kept=kept)
+
+
+_KEPT_ROWS_SQL = f"""
+    SELECT ordinal, sha256, split, subject_keys, pii_summary,
+           row_number() OVER (ORDER BY ordinal) - 1 AS new_ordinal,
+           COALESCE(SUM(length) OVER (ORDER BY ordinal ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+               AS new_offset
+      FROM (SELECT ordinal, sha256, split, subject_keys, pii_summary,
+                   COALESCE(LEAD(byte_offset) OVER (ORDER BY ordinal), %s) - byte_offset AS length
+              FROM {DatasetRecord._meta.db_table} WHERE version_id = %s) AS r
+     WHERE NOT (ordinal = ANY(%s::int[]))
+"""  # noqa: S608 - the table name comes from the model; every value is a parameter
+
+
+def copy_records_without(source: DatasetVersion, target: DatasetVersion, drop: set[int]) -> int:
+    """Copy the record rows of `source` into `target` without `drop`, renumbered, in one statement.
+
+    Each row keeps its sha256, split, subject keys and PII summary; ordinals and byte offsets are
+    recomputed from the lengths of the kept lines (the difference of neighbouring offsets), so they
+    point into the file `write_without_records` wrote.
+    """
+    table = DatasetRecord._meta.db_table
+    sql = f"""
+        INSERT INTO {table} (version_id, ordinal, sha256, split, byte_offset, subject_keys, pii_summary)
+        SELECT %s, new_ordinal, sha256, split, new_offset, subject_keys, pii_summary
+          FROM ({_KEPT_ROWS_SQL}) AS kept
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [target.pk, source.size_bytes, source.pk, sorted(drop)])
+        return int(cursor.rowcount)
+
+
+def renumber_records_without(version: DatasetVersion, drop: set[int]) -> int:
+    """Delete the rows at `drop` from a version still being formed and renumber the rest in place."""
+    table = DatasetRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH kept AS ({_KEPT_ROWS_SQL})
+            UPDATE {table} AS r SET ordinal = kept.new_ordinal + %s, byte_offset = kept.new_offset
+              FROM kept WHERE r.version_id = %s AND r.ordinal = kept.ordinal
+            """,  # noqa: S608
+            # Shifted first: (version, ordinal) is unique and checked row by row while renumbering.
+            [version.size_bytes, version.pk, sorted(drop), _SHIFT, version.pk],
+        )
+        kept = int(cursor.rowcount)
+        cursor.execute(
+            f"DELETE FROM {table} WHERE version_id = %s AND ordinal < %s",  # noqa: S608
+            [version.pk, _SHIFT],
+        )
+        cursor.execute(
+            f"UPDATE {table} SET ordinal = ordinal - %s WHERE version_id = %s",  # noqa: S608
+            [_SHIFT, version.pk],
+        )
+    return kept
+
+
+_SHIFT = 1_500_000_000  # above any ordinal (DATASET_MAX_RECORDS), below the integer column's limit
+
+
+def records_summary(version: DatasetVersion) -> tuple[dict[str, int], int]:
+    """(PII counts per entity type, hold-out count) summed over a version's record rows."""
+    table = DatasetRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT e.key, SUM(e.value::bigint) FROM {table} AS r, jsonb_each_text(r.pii_summary) AS e
+                 WHERE r.version_id = %s GROUP BY e.key""",  # noqa: S608
+            [version.pk],
+        )
+        summary = {str(key): int(total) for key, total in cursor.fetchall() if total}
+    holdout = DatasetRecord.objects.filter(version=version, split=RecordSplit.HOLDOUT).count()
+    return summary, holdout

@@ -11,12 +11,17 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from governance import claim, pii
+from governance import claim, pii, suppression
 from governance.choices import DatasetVersionStatus
 from governance.jsonl import record_text
 from governance.models import Dataset, DatasetRecord, DatasetVersion
 from governance.services.audit import audit_record
-from governance.services.datasets import dataset_version_path
+from governance.services.datasets import (
+    dataset_version_path,
+    records_summary,
+    renumber_records_without,
+    write_without_records,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +121,12 @@ def _finish_ready(version_id: int, summary: dict[str, int]) -> DatasetVersion:
     version = DatasetVersion.objects.select_for_update().get(pk=version_id)
     if version.status != DatasetVersionStatus.SCANNING or not claim.is_mine(version):
         return version  # someone else finished it first, or took it over from us
+    dropped = _drop_suppressed(version)
+    if dropped:
+        summary = records_summary(version)[0]
+    if not version.record_count:
+        version.save()
+        return _finish_failed(version_id, "every record carries a suppressed subject key")
     version.status = DatasetVersionStatus.READY
     version.pii_summary = summary
     version.contains_personal_data = bool(summary)
@@ -132,9 +143,43 @@ def _finish_ready(version_id: int, summary: dict[str, int]) -> DatasetVersion:
             "pii_summary": summary,
             "records": version.record_count,
             "contains_personal_data": version.contains_personal_data,
+            "suppressed_records": version.suppressed_records,
         },
     )
     return version
+
+
+def _drop_suppressed(version: DatasetVersion) -> int:
+    """Drop the records carrying a suppressed subject key (an earlier erasure request's) from the version.
+
+    The version is not ready yet, so it is still being formed: its file, hashes, record rows, counts
+    and hold-out count are written again without those records, and how many were dropped is kept in
+    `suppressed_records`. Every kept record keeps its split. Runs in the finishing transaction.
+    """
+    if not suppression.any_suppressed():
+        return 0
+    records = DatasetRecord.objects.filter(version=version)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT unnest(subject_keys) FROM {DatasetRecord._meta.db_table} WHERE version_id = %s",  # noqa: S608
+            [version.pk],
+        )
+        blocked = suppression.suppressed(str(key) for (key,) in cursor.fetchall())
+    if not blocked:
+        return 0
+    drop = set(records.filter(subject_keys__overlap=sorted(blocked)).values_list("ordinal", flat=True))
+    old_path = dataset_version_path(version)
+    written = write_without_records(version, drop, number=version.number)
+    kept = renumber_records_without(version, drop)
+    if kept != written.kept:
+        raise RuntimeError(f"dataset version {version.pk}: {kept} record rows for {written.kept} lines")
+    version.file, version.sha256, version.size_bytes = str(written.relative), written.sha256, written.size
+    version.record_count = version.scanned_records = written.kept
+    version.holdout_count = records_summary(version)[1]
+    version.suppressed_records += len(drop)
+    if old_path != dataset_version_path(version):
+        transaction.on_commit(lambda: old_path.unlink(missing_ok=True))
+    return len(drop)
 
 
 @transaction.atomic

@@ -181,6 +181,7 @@ class AdapterVersionOut(serializers.ModelSerializer):
             "override_by",
             "override_at",
             "retired_at",
+            "files_deleted_at",
             "created_at",
         ]
 

@@ -1,9 +1,15 @@
-"""Erasure requests (issue 8): placeholder filled by the helper that owns training's erasure changes."""
+"""Erasure requests (issue 8): an adapter records when an erasure deleted its files."""
 
-from django.db import migrations
+from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
     dependencies = [("training", "0003_claim"), ("governance", "0005_erasure")]
 
-    operations: list[migrations.operations.base.Operation] = []
+    operations = [
+        migrations.AddField(
+            model_name="adapterversion",
+            name="files_deleted_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+    ]

@@ -41,6 +41,9 @@ class AdapterVersion(RegisterModel):
     )
     override_at = models.DateTimeField(null=True, blank=True)
     retired_at = models.DateTimeField(null=True, blank=True)
+    # Set when an erasure request tainted the adapter and deleted its weights and its job's checkpoints;
+    # the row keeps sha256 and lineage so what was trained on what stays on record.
+    files_deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
