@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from django.conf import settings
 
 from governance.pii.keys import key_type_for, keyed, phone_regions, subject_key_secret
+from governance.pii.names import PERSON, complete_names, plausible
 from governance.pii.results import Finding, ScanResult
 
 if TYPE_CHECKING:
@@ -153,9 +154,17 @@ def _resolve(hits: Iterable[_Hit], default_threshold: float) -> list[_Hit]:
     return sorted(kept, key=lambda h: (h.start, h.end))
 
 
-def _findings(text: str, hits: Iterable[_Hit], secret: bytes, threshold: float) -> ScanResult:
+def _findings(
+    text: str, hits: Iterable[_Hit], secret: bytes, threshold: float, names: bool = False
+) -> ScanResult:
+    if names:
+        hits = [h for h in hits if h.entity_type != PERSON or plausible(text[h.start : h.end])]
+    resolved = _resolve(hits, threshold)
+    if names:
+        # spaCy's names are often partial on Polish text: governance/pii/names.py says what is done.
+        resolved = [_Hit(*span) for span in complete_names(text, resolved)]
     findings = []
-    for hit in _resolve(hits, threshold):
+    for hit in resolved:
         key_type = key_type_for(hit.entity_type)
         try:
             key = keyed(secret, key_type, text[hit.start : hit.end])
@@ -182,7 +191,7 @@ def scan_text(text: str) -> ScanResult:
     for offset, segment in _segments(text):
         results = scanner.analyzer.analyze(text=segment, language=LANGUAGE, entities=list(scanner.entities))
         hits.extend(_hits(results, offset))
-    return _findings(text, hits, secret, _score_threshold())
+    return _findings(text, hits, secret, _score_threshold(), PERSON in scanner.entities)
 
 
 def scan_texts(texts: Sequence[str]) -> list[ScanResult]:
@@ -204,8 +213,10 @@ def scan_texts(texts: Sequence[str]) -> list[ScanResult]:
     for (index, offset, _), results in zip(segments, analysed, strict=True):
         hits[index].extend(_hits(results, offset))
     threshold = _score_threshold()
+    names = PERSON in scanner.entities
     return [
-        _findings(text, text_hits, secret, threshold) for text, text_hits in zip(texts, hits, strict=True)
+        _findings(text, text_hits, secret, threshold, names)
+        for text, text_hits in zip(texts, hits, strict=True)
     ]
 
 

@@ -122,10 +122,11 @@ class PlNipRecognizer(PatternRecognizer):
         return nip_is_valid(_ascii_digits(pattern_text))
 
 
-# presidio's own PESEL pattern has no boundaries and would read 11 digits out of any longer number.
+# presidio's own PESEL pattern has no boundaries and would read 11 digits out of any longer number;
+# nor after a "+": +48721500238 is a phone number whose digits happen to pass the PESEL checks.
 _PESEL_PATTERN = Pattern(
     "PESEL",
-    r"(?<![0-9])[0-9]{2}([02468][1-9]|[13579][012])(0[1-9]|1[0-9]|2[0-9]|3[01])[0-9]{5}(?![0-9])",
+    r"(?<![0-9+])[0-9]{2}([02468][1-9]|[13579][012])(0[1-9]|1[0-9]|2[0-9]|3[01])[0-9]{5}(?![0-9])",
     0.4,
 )
 

@@ -91,6 +91,7 @@ def find(scope: ErasureScope) -> dict[str, Any]:
     }
 
 
+@transaction.atomic
 def erase(scope: ErasureScope) -> dict[str, Any]:
     """Replace every version holding the subject's records; the old ones become `erased`.
 

@@ -2,6 +2,8 @@
 
 Run with `make bench` (or `pytest tests/benchmarks/test_pii_bench.py -s -o addopts=""`). Prints the
 figures and appends them to bench-results/pii.json. PII_BENCH_RECORDS sets the number of records.
+Also prints recall per identifier type and the mask leak rate on the Polish corpus of
+tests/governance/pii_corpus.py (PII_RECALL_RECORDS records, spaCy engine).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from pathlib import Path
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 from presidio_analyzer.nlp_engine import NlpEngineProvider, NoOpNlpEngine
 
-from governance.pii import ENTITY_TYPES, scan_texts, warm_up
+from governance.pii import ENTITY_TYPES, mask_text, scan_texts, warm_up
 from governance.pii.engine import LANGUAGE, spacy_nlp_configuration
 from governance.pii.keys import phone_regions
 from governance.pii.recognizers import build_recognizers
+from tests.governance.pii_corpus import make_corpus, measure
 
 RESULTS_FILE = Path(__file__).resolve().parents[2] / "bench-results" / "pii.json"
 SEED = 20240521
@@ -182,6 +185,15 @@ def test_it_reports_scanning_throughput_of_both_engines_against_presidio(setting
         )
         figures[f"presidio_analyze[{engine}]"] = _figures(seconds, cpu_seconds, count, size, found)
 
+    settings.PII_ENGINE = "spacy"
+    corpus = make_corpus(int(os.environ.get("PII_RECALL_RECORDS", "1000")))
+    results = [
+        r
+        for start in range(0, len(corpus), batch)
+        for r in scan_texts([c.text for c in corpus[start : start + batch]])
+    ]
+    recall = measure(corpus, results, [mask_text(c.text, r) for c, r in zip(corpus, results, strict=True)])
+
     ratios = {
         f"{engine} ({basis})": round(
             figures[f"scan_texts[{engine}]"][basis] / figures[f"presidio_analyze[{engine}]"][basis], 2
@@ -197,6 +209,12 @@ def test_it_reports_scanning_throughput_of_both_engines_against_presidio(setting
         "cpus": os.cpu_count(),
         "figures": figures,
         "speedup_vs_presidio_analyze": ratios,
+        "polish_corpus": {
+            "records": recall.records,
+            "recall": {kind: round(recall.recall(kind), 4) for kind in sorted(recall.planted)},
+            "mask_leaked_records": recall.leaked_records,
+            "spurious_person_in_filler": recall.spurious_in_filler,
+        },
     }
     print(f"\nPII scan of {count} records ({size / 1024:.0f} KB), batches of {batch}:")
     for name, row in figures.items():
@@ -205,6 +223,9 @@ def test_it_reports_scanning_throughput_of_both_engines_against_presidio(setting
         )
         print(f"  {name:28} {rate}  {row['findings']} findings")
     print(f"  scan_texts / presidio analyze: {ratios}")
+    print(f"Polish corpus ({recall.records} records), found whole and keyed / planted:")
+    for line in recall.lines():
+        print(f"  {line}")
 
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     history = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.exists() else []

@@ -85,6 +85,7 @@ def find(scope: ErasureScope) -> dict[str, Any]:
     }
 
 
+@transaction.atomic
 def erase(scope: ErasureScope) -> dict[str, Any]:
     """Taint the adapters, delete their files after the commit, cancel jobs, queue retrains."""
     versions = _affected_versions(scope)
