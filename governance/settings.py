@@ -319,6 +319,9 @@ SPECTACULAR_SETTINGS = {
         "AdapterStatusEnum": "training.choices.AdapterStatus",
         "DocumentStatusEnum": "retrieval.choices.DocumentStatus",
         "IndexStateEnum": "retrieval.choices.IndexState",
+        "ErasureStatusEnum": "governance.choices.ErasureStatus",
+        "ErasureGroundEnum": "governance.choices.ErasureGround",
+        "NameMatchDecisionEnum": "governance.choices.NameMatchDecision",
     },
 }
 

@@ -24,6 +24,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
     }
     env.pop("SECRET_KEY", None)
     env.pop("SUBJECT_KEY_SECRET", None)
+    env.pop("ERASURE_IDENTIFIER_KEY", None)
     env.pop("TRAINING_BASE_MODEL_ROOTS", None)
     env["DJANGO_SETTINGS_MODULE"] = "governance.settings"
     env.update(extra)
@@ -84,6 +85,7 @@ def test_production_settings_refuse_to_load_without_base_model_roots() -> None:
         PLATFORM_ENV="production",
         SECRET_KEY="s" * 50,
         SUBJECT_KEY_SECRET="k" * 64,
+        ERASURE_IDENTIFIER_KEY="e" * 64,
         DATABASE_URL="postgresql://u:p@db.invalid/governance",
         REDIS_URL="redis://redis.invalid:6379/0",
     )
@@ -96,6 +98,30 @@ def test_production_settings_refuse_to_load_without_base_model_roots() -> None:
         refused.stderr
     )
     assert loaded.returncode == 0, loaded.stderr
+
+
+def test_production_settings_refuse_to_load_without_the_erasure_identifier_key(tmp_path: Path) -> None:
+    secret = tmp_path / "erasure-key"
+    secret.write_text("f" * 64)
+    env = _clean_env(
+        PLATFORM_ENV="production",
+        SECRET_KEY="s" * 50,
+        SUBJECT_KEY_SECRET="k" * 64,
+        TRAINING_BASE_MODEL_ROOTS="/srv/models",
+        DATABASE_URL="postgresql://u:p@db.invalid/governance",
+        REDIS_URL="redis://redis.invalid:6379/0",
+    )
+
+    refused = _python("import governance.settings", env)
+    from_file = _python(
+        "from governance import settings; print(settings.ERASURE_IDENTIFIER_KEY)",
+        {**env, "ERASURE_IDENTIFIER_KEY_FILE": str(secret)},
+    )
+
+    assert refused.returncode == 1
+    assert "ERASURE_IDENTIFIER_KEY (or ERASURE_IDENTIFIER_KEY_FILE) must be set" in refused.stderr
+    assert from_file.returncode == 0, from_file.stderr
+    assert from_file.stdout.strip() == "f" * 64
 
 
 def test_the_database_uses_a_bounded_psycopg_pool() -> None:

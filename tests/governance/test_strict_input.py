@@ -149,6 +149,8 @@ def test_the_api_root_lists_the_resources_of_all_three_apps(api: Any, engineer: 
             "dataset-versions",
             "dpias",
             "audit-events",
+            "erasure-requests",
+            "suppressions",
             "collections",
             "documents",
             "query-logs",
