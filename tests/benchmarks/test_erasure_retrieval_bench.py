@@ -21,22 +21,18 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from django.db import connection, transaction
-from django.utils import timezone
 
 from governance import pii
 from governance.participants import ErasureScope
-from retrieval import storage
-from retrieval.choices import DocumentStatus, SourceType
 from retrieval.models import Collection, Document
 from retrieval.services import collections, erasure
+from tests.benchmarks.synthetic import synthetic_load
 from tests.factories import AISystemFactory, UserFactory
 
 RESULTS_FILE = Path(__file__).resolve().parents[2] / "bench-results" / "erasure_retrieval.json"
@@ -46,7 +42,6 @@ PURGED = int(os.environ.get("ERASURE_BENCH_PURGED", "1000"))
 REPEAT = int(os.environ.get("ERASURE_BENCH_REPEAT", "5"))
 BUILD_HNSW = os.environ.get("ERASURE_BENCH_HNSW", "0") == "1"
 SUBJECT_DOCS = 100
-CHUNKS_PER_DOC = 10
 SUBJECT = "erasure.bench@example.com"
 FILLER = (
     "The customer asked about the delivery window, the invoice number and the refund policy; the agent "
@@ -73,49 +68,22 @@ def _load(name: str, chunks: int, *, subject_docs: int, seed: int, hnsw: bool) -
     """A collection of `chunks` chunks; the first `subject_docs` documents carry the subject's key."""
     actor = UserFactory(username=f"bench-{name}", role="engineer")
     collection = collections.collection_create(actor=actor, name=name, ai_system=AISystemFactory(owner=actor))
-    key = pii.subject_key("email", SUBJECT)
-    docs = chunks // CHUNKS_PER_DOC
-    started = time.perf_counter()
-    now = timezone.now()
-    rows = Document.objects.bulk_create(
-        [
-            Document(
-                collection=collection,
-                external_id=f"doc-{i}",
-                title=f"Document {i}",
-                source_type=SourceType.JSON,
-                sha256=f"{i:064x}",
-                text=(f"Written by {SUBJECT}. " if i < subject_docs else "") + FILLER,
-                status=DocumentStatus.INDEXED,
-                progress=1.0,
-                chunk_count=CHUNKS_PER_DOC,
-                indexed_at=now,
-                metadata={"bucket": i % 100, **({"contact": SUBJECT} if i < subject_docs else {})},
-                subject_keys=[key] if i < subject_docs else [],
-            )
-            for i in range(docs)
-        ],
-        batch_size=2000,
+    loaded = synthetic_load(
+        collection,
+        chunks,
+        seed=seed,
+        subject=SUBJECT,
+        subject_docs=subject_docs,
+        text=lambda i: (f"Written by {SUBJECT}. " if i < subject_docs else "") + FILLER,
+        metadata=lambda i: {"bucket": i % 100, **({"contact": SUBJECT} if i < subject_docs else {})},
+        hnsw=hnsw,
     )
-    storage.drop_hnsw_index(collection)
-    rng = np.random.default_rng(seed)
-
-    def generate() -> Iterator[tuple[int, storage.ChunkRow, np.ndarray]]:
-        for index, document in enumerate(rows):
-            vectors = rng.standard_normal((CHUNKS_PER_DOC, collection.embedding_dimension)).astype(np.float32)
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            keys = [key] if index < subject_docs else []
-            for ordinal in range(CHUNKS_PER_DOC):
-                text = f"Chunk {ordinal} of document {index}: about topic {index % 97}."
-                yield document.pk, storage.ChunkRow(ordinal, text, 0, len(text), 12, keys), vectors[ordinal]
-
-    storage.copy_rows(collection, generate())
-    load_s = time.perf_counter() - started
-    build_s = storage.build_hnsw_index(collection) if hnsw else 0.0
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {collection.partition}")
-        cursor.execute("ANALYZE retrieval_document")
-    return {"collection": collection, "chunks": docs * CHUNKS_PER_DOC, "load_s": load_s, "hnsw_s": build_s}
+    return {
+        "collection": collection,
+        "chunks": loaded["rows"],
+        "load_s": loaded["load_s"],
+        "hnsw_s": loaded["build_s"],
+    }
 
 
 def _logical(collection: Collection) -> dict[str, Any]:

@@ -31,8 +31,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from django.db import connection, transaction
-from django.utils import timezone
+from django.db import transaction
 
 from governance import pii
 from governance.participants import ErasureScope
@@ -41,6 +40,7 @@ from retrieval.choices import DocumentStatus, SourceType
 from retrieval.models import Chunk, Collection, Document
 from retrieval.services import collections, documents, erasure
 from retrieval.services.search import search_vectors
+from tests.benchmarks.synthetic import CHUNKS_PER_DOC, synthetic_load
 from tests.factories import AISystemFactory, UserFactory
 
 RESULTS_FILE = Path(__file__).resolve().parents[2] / "bench-results" / "retrieval.json"
@@ -50,7 +50,7 @@ INDEX_DOCS = int(os.environ.get("RETRIEVAL_BENCH_INDEX_DOCS", "40"))
 QUERIES = int(os.environ.get("RETRIEVAL_BENCH_QUERIES", "100"))
 SMALL_CHUNKS = int(os.environ.get("RETRIEVAL_BENCH_SMALL_CHUNKS", "1000"))
 COMPARE_CHUNKS = int(os.environ.get("RETRIEVAL_BENCH_COMPARE_CHUNKS", "5000"))
-CHUNKS_PER_DOC = 10
+
 K = 10
 SUBJECT = "bench.subject@example.com"
 
@@ -124,48 +124,7 @@ def _synthetic_load(
     collection: Collection, chunks: int, *, seed: int, subject_docs: int = 0
 ) -> dict[str, float]:
     """Documents of CHUNKS_PER_DOC chunks with random unit vectors; the first `subject_docs` carry a key."""
-    key = pii.subject_key("email", SUBJECT)
-    docs = chunks // CHUNKS_PER_DOC
-    now = timezone.now()
-    started = time.perf_counter()
-    rows = Document.objects.bulk_create(
-        [
-            Document(
-                collection=collection,
-                external_id=f"doc-{i}",
-                title=f"Document {i}",
-                source_type=SourceType.JSON,
-                sha256=f"{i:064x}",
-                text="",
-                status=DocumentStatus.INDEXED,
-                progress=1.0,
-                chunk_count=CHUNKS_PER_DOC,
-                indexed_at=now,
-                metadata={"bucket": i % 100},
-                subject_keys=[key] if i < subject_docs else [],
-            )
-            for i in range(docs)
-        ],
-        batch_size=2000,
-    )
-    storage.drop_hnsw_index(collection)
-    rng = np.random.default_rng(seed)
-
-    def generate() -> Iterator[tuple[int, storage.ChunkRow, np.ndarray]]:
-        for index, document in enumerate(rows):
-            vectors = rng.standard_normal((CHUNKS_PER_DOC, collection.embedding_dimension)).astype(np.float32)
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            keys = [key] if index < subject_docs else []
-            for ordinal in range(CHUNKS_PER_DOC):
-                text = f"Chunk {ordinal} of document {index}: synthetic text about topic {index % 97}."
-                yield document.pk, storage.ChunkRow(ordinal, text, 0, len(text), 12, keys), vectors[ordinal]
-
-    storage.copy_rows(collection, generate())
-    load_s = time.perf_counter() - started
-    build_s = storage.build_hnsw_index(collection)
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {collection.partition}")
-    return {"load_s": load_s, "build_s": build_s, "rows": docs * CHUNKS_PER_DOC}
+    return synthetic_load(collection, chunks, seed=seed, subject=SUBJECT, subject_docs=subject_docs)
 
 
 @pytest.fixture(scope="module", autouse=True)
