@@ -7,6 +7,7 @@ and an engineer sees none of it (policy line `erasure_request`).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -15,6 +16,7 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from governance.admin_actions import ReasonPage, ask_then_run, run_each
@@ -50,6 +52,12 @@ class ErasureRequestAddForm(ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = ErasureRequest
         fields = ["reference", "received_at"]
+
+    def clean_received_at(self) -> Any:
+        received = self.cleaned_data.get("received_at")
+        if received is not None and received > timezone.now() + timedelta(minutes=5):
+            raise forms.ValidationError("received_at cannot be in the future", code="received_in_future")
+        return received
 
     def clean_identifiers(self) -> list[dict[str, str]]:
         items = parse_identifier_lines(self.cleaned_data["identifiers"])
