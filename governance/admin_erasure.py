@@ -29,9 +29,10 @@ from governance.selectors import erasure as selectors
 from governance.services import erasure
 
 
-def parse_identifier_lines(text: str) -> list[dict[str, str]]:
-    """`type: value` per line (blank lines skipped) -> the API's identifier list."""
+def parse_identifier_lines(text: str) -> tuple[list[dict[str, str]], list[int]]:
+    """`type: value` per line (blank lines skipped) -> the API's identifier list and each item's line."""
     items: list[dict[str, str]] = []
+    lines: list[int] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -39,7 +40,8 @@ def parse_identifier_lines(text: str) -> list[dict[str, str]]:
         if not sep:
             raise forms.ValidationError(f"line {number}: write it as type: value", code="invalid_identifier")
         items.append({"type": kind.strip().lower(), "value": value.strip()})
-    return items
+        lines.append(number)
+    return items, lines
 
 
 class ErasureRequestAddForm(ModelForm):  # type: ignore[type-arg]
@@ -59,12 +61,21 @@ class ErasureRequestAddForm(ModelForm):  # type: ignore[type-arg]
             raise forms.ValidationError("received_at cannot be in the future", code="received_in_future")
         return received
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["received_at"].required = False
+        self.fields["received_at"].help_text = "When the subject's request arrived; empty: now"
+
     def clean_identifiers(self) -> list[dict[str, str]]:
-        items = parse_identifier_lines(self.cleaned_data["identifiers"])
+        items, lines = parse_identifier_lines(self.cleaned_data["identifiers"])
         try:
             validate_identifiers(items)
         except DomainError as exc:
-            # The message names the item by its position (0-based), never by its value.
+            # Named by its line in the box, never by its value (the service counts items from 0).
+            index = (exc.details or {}).get("index")
+            if isinstance(index, int) and 0 <= index < len(lines):
+                reason = exc.message.split(": ", 1)[-1]
+                raise forms.ValidationError(f"line {lines[index]}: {reason}", code=exc.code) from None
             raise forms.ValidationError(exc.message, code=exc.code) from None
         return items
 
@@ -118,6 +129,23 @@ LIFT_PAGE = ReasonPage(
 )
 
 
+class OverdueFilter(admin.SimpleListFilter):
+    """Requests past their due date that have not ended (Art. 12(3))."""
+
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Overdue"), ("no", "Not overdue")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ErasureRequest]) -> QuerySet[ErasureRequest]:
+        if self.value() == "yes":
+            return queryset.filter(selectors.overdue_q())
+        if self.value() == "no":
+            return queryset.exclude(selectors.overdue_q())
+        return queryset
+
+
 @admin.register(ErasureRequest)
 class ErasureRequestAdmin(PolicyAdmin):
     policy_resource = "erasure_request"
@@ -131,10 +159,10 @@ class ErasureRequestAdmin(PolicyAdmin):
         "name_matches_undecided",
         "counts",
     ]
-    list_filter = ["status"]
+    list_filter = ["status", OverdueFilter]
     search_fields = ["reference"]
     inlines = [ErasureNameMatchInline]
-    actions = ["execute", "refresh", "reject", "hold", "release", "extend"]
+    actions = ["execute", "purge_now", "refresh", "reject", "hold", "release", "extend"]
     readonly_fields = [
         "reference",
         "status",
@@ -223,6 +251,14 @@ class ErasureRequestAdmin(PolicyAdmin):
         )
         if done:
             messages.success(request, f"Queued: {done}")
+
+    @admin.action(description="Purge and verify now (erased requests)", permissions=["write"])
+    def purge_now(self, request: HttpRequest, queryset: QuerySet[ErasureRequest]) -> None:
+        done = run_each(
+            request, queryset, lambda r: erasure.erasure_request_purge_now(actor=request.user, request=r)
+        )
+        if done:
+            messages.success(request, f"Purge queued: {done}")
 
     @admin.action(description="Ask every store again", permissions=["write"])
     def refresh(self, request: HttpRequest, queryset: QuerySet[ErasureRequest]) -> None:

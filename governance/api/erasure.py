@@ -17,6 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from governance.api.parsers import BoundedJSONParser
 from governance.api.validation import valid_input as _valid
 from governance.choices import ErasureGround, ErasureStatus, NameMatchDecision
 from governance.errors import Conflict, ValidationFailed
@@ -177,8 +178,11 @@ class ErasureRequestViewSet(
     serializer_class = ErasureRequestOut
     filterset_class = ErasureRequestFilter
     policy_resource = "erasure_request"
+    # JSON only: identifiers never arrive as form fields (which end up in more places than a JSON body).
+    parser_classes = [BoundedJSONParser]
     policy_verbs = {
         "execute": "write",
+        "purge": "write",
         "matches": "read",
         "decide": "write",
         "refresh": "write",
@@ -213,6 +217,12 @@ class ErasureRequestViewSet(
     def execute(self, request: Request, pk: str) -> Response:
         """Run the request: logical erasure now (in the worker), physical purge and verification after."""
         return self._act(request, erasure.erasure_request_execute)
+
+    @extend_schema(request=None, responses={200: ErasureRequestOut})
+    @action(detail=True, methods=["post"])
+    def purge(self, request: Request, pk: str) -> Response:
+        """An erased request: run the physical purge and the verification now, not at its due time."""
+        return self._act(request, erasure.erasure_request_purge_now)
 
     @extend_schema(request=None, responses={200: ErasureRequestOut})
     @action(detail=True, methods=["post"])

@@ -27,6 +27,7 @@ class Migration(migrations.Migration):
                 ('decided_at', models.DateTimeField(blank=True, null=True)),
             ],
             options={
+                'verbose_name_plural': 'erasure name matches',
                 'ordering': ['request', 'store', 'kind', 'object_id'],
             },
         ),

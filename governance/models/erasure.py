@@ -117,6 +117,7 @@ class ErasureNameMatch(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "erasure name matches"
         ordering = ["request", "store", "kind", "object_id"]
         constraints = [
             models.UniqueConstraint(

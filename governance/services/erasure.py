@@ -33,7 +33,7 @@ from cryptography.fernet import Fernet
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from governance import claim
@@ -197,7 +197,10 @@ def erasure_request_create(
         raise Conflict("an erasure request with this reference exists", code="reference_taken")
     request = ErasureRequest.objects.create(
         reference=reference,
-        identifier_types=dict(sorted(Counter(i.type for i in validated).items())),
+        # The same identifier given twice (however written) is one identifier.
+        identifier_types=dict(
+            sorted(Counter(t for t, _ in {(i.type, i.subject_key) for i in validated}).items())
+        ),
         subject_keys=sorted({i.subject_key for i in validated if not i.ambiguous}),
         name_keys=sorted({i.subject_key for i in validated if i.ambiguous}),
         identifiers_encrypted=_encrypt(validated),
@@ -250,6 +253,8 @@ def erasure_request_decide_matches(
     require(actor, RESOURCE, WRITE)
     request = _locked(request)
     _refuse_unless(request, [ErasureStatus.RECEIVED, ErasureStatus.ON_HOLD, ErasureStatus.FAILED], "decide")
+    if not confirm and not exclude:
+        raise ValidationFailed("name at least one match to confirm or exclude", code="nothing_to_decide")
     both = set(confirm) & set(exclude)
     if both:
         raise ValidationFailed(
@@ -358,7 +363,7 @@ def erasure_request_release(*, actor: User, request: ErasureRequest) -> ErasureR
     require(actor, RESOURCE, REVIEW)
     request = _locked(request)
     _refuse_unless(request, [ErasureStatus.ON_HOLD], "release")
-    request.status, request.decided_by = ErasureStatus.RECEIVED, user_or_none(actor)
+    request.status, request.decided_by, request.hold_reason = ErasureStatus.RECEIVED, user_or_none(actor), ""
     request.save()
     audit_record(actor=actor, action="erasure_request.released", obj=request, payload={})
     return request
@@ -387,7 +392,9 @@ def erasure_request_extend(
             details={"extension_months": request.extension_months},
         )
     request.extension_months += months
-    request.extension_reason = reason
+    # Each extension's reason is kept (the subject is told each one): one line per extension.
+    line = f"+{months} month{'s' if months > 1 else ''}: {reason}"
+    request.extension_reason = f"{request.extension_reason}\n{line}" if request.extension_reason else line
     request.due_at = due_date(request.received_at, request.extension_months)
     request.save()
     audit_record(
@@ -577,13 +584,35 @@ def _merged(previous: dict[str, Any] | None, result: dict[str, Any], run: int) -
 
 
 def erasure_requests_due_for_purge(*, horizon_s: int = 0) -> list[int]:
-    """Erased requests whose purge is due within `horizon_s` and that nobody holds."""
+    """Erased requests whose purge is due within `horizon_s` and that nobody holds.
+
+    Due is the recorded purge_due_at, or erased_at plus the current ERASURE_PURGE_WITHIN_S when that
+    is sooner: lowering the setting applies to requests already waiting.
+    """
     cutoff = timezone.now() + timedelta(seconds=horizon_s)
+    within = timedelta(seconds=int(settings.ERASURE_PURGE_WITHIN_S))
     return list(
-        ErasureRequest.objects.filter(
-            status=ErasureStatus.ERASED, purge_due_at__lte=cutoff, worker_pid__isnull=True
-        ).values_list("pk", flat=True)
+        ErasureRequest.objects.filter(status=ErasureStatus.ERASED, worker_pid__isnull=True)
+        .filter(Q(purge_due_at__lte=cutoff) | Q(erased_at__lte=cutoff - within))
+        .values_list("pk", flat=True)
     )
+
+
+@transaction.atomic
+def erasure_request_purge_now(*, actor: User, request: ErasureRequest) -> ErasureRequest:
+    """Purge and verify an erased request now instead of at its due time."""
+    require(actor, RESOURCE, WRITE)
+    request = _locked(request)
+    _refuse_unless(request, [ErasureStatus.ERASED], "purge")
+    if request.worker_pid is not None:
+        raise Conflict(
+            "the purge is already running", code="erasure_running", details={"status": request.status}
+        )
+    request.purge_due_at = timezone.now()
+    request.save(update_fields=["purge_due_at"])
+    enqueue_on_commit(PURGE_TASK, request.pk)
+    audit_record(actor=actor, action="erasure_request.purge_requested", obj=request, payload={})
+    return request
 
 
 def erasure_request_run_purge(*, request_id: int) -> PhaseOutcome:
@@ -721,7 +750,13 @@ def suppression_lift(*, actor: User, suppression: SuppressedKey, reason: Any) ->
     """Lift one suppressed key (the subject consented to come back, a mistaken request): audited."""
     require(actor, "suppression", REVIEW)
     reason = _reason(reason, "reason", "lift_reason_required")
-    locked = SuppressedKey.objects.select_for_update().get(pk=suppression.pk)
+    locked = SuppressedKey.objects.select_for_update().select_related("request").get(pk=suppression.pk)
+    if locked.request.status != ErasureStatus.COMPLETED:
+        raise Conflict(
+            "the request is still running: its verification would find what a lift lets in",
+            code="erasure_not_completed",
+            details={"status": locked.request.status},
+        )
     if locked.lifted_at is not None:
         raise Conflict("this suppression is already lifted", code="already_lifted")
     locked.lifted_at, locked.lifted_by, locked.lift_reason = timezone.now(), user_or_none(actor), reason

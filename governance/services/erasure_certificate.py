@@ -23,7 +23,7 @@ def _iso(value: Any) -> str | None:
 def facts(request: ErasureRequest) -> dict[str, Any]:
     """What the certificate states; JSON-serialisable, with no identifier value."""
     # Imported here: erasure imports this module lazily, and these constants belong to it.
-    from governance.services.erasure import LIMITS, PURGE_METHOD, store_results
+    from governance.services.erasure import LIMITS, PURGE_METHOD, current_run, store_results
 
     participants = erasure_participants()
     stores: list[dict[str, Any]] = []
@@ -49,6 +49,7 @@ def facts(request: ErasureRequest) -> dict[str, Any]:
         "received_at": _iso(request.received_at),
         "due_at": _iso(request.due_at),
         "executed_at": _iso(request.executed_at),
+        "runs": current_run(request),
         "erased_at": _iso(request.erased_at),
         "purged_at": _iso(request.purged_at),
         "completed_at": _iso(request.completed_at),

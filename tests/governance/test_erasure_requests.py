@@ -371,3 +371,81 @@ def test_a_lifted_suppression_is_recorded_with_its_reason(
     assert lifted.status_code == 200 and lifted.json()["lifted_by"] == officer.username
     again = api(officer).post(f"/api/v1/suppressions/{suppression.pk}/lift/", {"reason": "x"}, format="json")
     assert again.status_code == 409 and error_code(again) == "already_lifted"
+
+
+# --- What a new user found -------------------------------------------------------------------------
+
+
+def test_an_empty_decision_is_refused_and_records_nothing(api: Any, officer: Any) -> None:
+    record = erasure.erasure_request_create(actor=officer, reference="DSR-e", identifiers=IDENTIFIERS)
+    before = AuditEvent.objects.count()
+
+    response = api(officer).post(f"{URL}{record.pk}/decide/", {}, format="json")
+
+    assert response.status_code == 400 and error_code(response) == "nothing_to_decide"
+    assert AuditEvent.objects.count() == before
+
+
+def test_each_extension_keeps_its_reason_and_a_release_clears_the_hold(api: Any, officer: Any) -> None:
+    record = erasure.erasure_request_create(actor=officer, reference="DSR-x2", identifiers=IDENTIFIERS)
+    client = api(officer)
+    client.post(f"{URL}{record.pk}/extend/", {"months": 1, "reason": "Complex."}, format="json")
+    client.post(f"{URL}{record.pk}/extend/", {"months": 1, "reason": "Many requests."}, format="json")
+    client.post(f"{URL}{record.pk}/hold/", {"reason": "Litigation."}, format="json")
+    released = client.post(f"{URL}{record.pk}/release/", {}, format="json").json()
+
+    assert released["extension_reason"] == "+1 month: Complex.\n+1 month: Many requests."
+    assert released["status"] == "received" and released["hold_reason"] == ""
+
+
+def test_the_same_identifier_twice_counts_once(officer: Any) -> None:
+    record = erasure.erasure_request_create(
+        actor=officer,
+        reference="DSR-dup",
+        identifiers=[{"type": "email", "value": EMAIL}, {"type": "email", "value": EMAIL.upper()}],
+    )
+    assert record.identifier_types == {"email": 1} and len(record.subject_keys) == 1
+
+
+def test_a_form_encoded_request_is_refused_as_unsupported(api: Any, officer: Any) -> None:
+    response = api(officer).post(URL, {"reference": "DSR-f", "identifiers": f"email:{EMAIL}"})
+    assert response.status_code == 415 and not ErasureRequest.objects.exists()
+
+
+def test_a_suppression_cannot_be_lifted_while_its_request_runs(api: Any, officer: Any) -> None:
+    record = erasure.erasure_request_create(actor=officer, reference="DSR-run", identifiers=IDENTIFIERS)
+    ErasureRequest.objects.filter(pk=record.pk).update(status="erased")
+    suppression = SuppressedKey.objects.create(key=record.subject_keys[0], key_type="email", request=record)
+
+    response = api(officer).post(
+        f"/api/v1/suppressions/{suppression.pk}/lift/", {"reason": "x"}, format="json"
+    )
+
+    assert response.status_code == 409 and error_code(response) == "erasure_not_completed"
+    suppression.refresh_from_db()
+    assert suppression.lifted_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_purge_now_and_a_lowered_purge_window_apply_to_requests_already_waiting(
+    api: Any, officer: Any, in_process: None, settings: Any
+) -> None:
+    record = erasure.erasure_request_create(actor=officer, reference="DSR-wait", identifiers=IDENTIFIERS)
+    erasure.erasure_request_execute(actor=officer, request=record)
+    assert erasure.erasure_request_claim(request_id=record.pk, phase="logical")
+    erasure.erasure_request_run_logical(request_id=record.pk)
+    assert erasure.erasure_requests_due_for_purge() == []  # due in an hour
+    settings.ERASURE_PURGE_WITHIN_S = 0
+    assert erasure.erasure_requests_due_for_purge() == [record.pk]
+    settings.ERASURE_PURGE_WITHIN_S = 3600
+
+    received = erasure.erasure_request_create(actor=officer, reference="DSR-not-yet", identifiers=IDENTIFIERS)
+    early = api(officer).post(f"{URL}{received.pk}/purge/", {}, format="json")
+    now = api(officer).post(f"{URL}{record.pk}/purge/", {}, format="json")
+
+    assert early.status_code == 409
+    assert now.status_code == 200, now.content
+    assert erasure.erasure_requests_due_for_purge() == [record.pk]
+    assert AuditEvent.objects.filter(
+        action="erasure_request.purge_requested", object_id=str(record.pk)
+    ).exists()

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.utils import timezone
 
 from governance.models import (
     DPIA,
@@ -29,6 +30,7 @@ from governance.models import (
     AuditEvent,
     Dataset,
     DatasetVersion,
+    ErasureNameMatch,
     ErasureRequest,
     SuppressedKey,
 )
@@ -85,6 +87,8 @@ class World:
     erasure_held: ErasureRequest
     erasure_done: ErasureRequest
     suppression: SuppressedKey
+    erasure_erased: ErasureRequest
+    name_match: ErasureNameMatch
 
     def ids(self) -> dict[str, Any]:
         return {
@@ -97,6 +101,7 @@ class World:
             "erasure": self.erasure.pk,
             "erasure_held": self.erasure_held.pk,
             "erasure_done": self.erasure_done.pk,
+            "erasure_erased": self.erasure_erased.pk,
             "suppression": self.suppression.pk,
         }
 
@@ -135,7 +140,7 @@ NEW_ERASURE = body({"reference": "DSR-new", "identifiers": [{"type": "email", "v
 REFUSAL = body({"ground": "legal_claims", "reason": "Needed to defend a pending claim."})
 A_REASON = body({"reason": "Litigation hold requested by the legal department."})
 EXTENSION = body({"months": 1, "reason": "Many requests this month."})
-DECISIONS = body({"confirm": [], "exclude": []})
+DECIDE = body(lambda world: {"exclude": [world.name_match.pk]})
 NO_BODY = body({})
 
 
@@ -194,7 +199,8 @@ ROUTES = [
     oversight("erasure-request-release", "erasure-requests/{erasure_held}/release/", {"POST": O_WRITE}),
     oversight("erasure-request-extend", "erasure-requests/{erasure}/extend/", {"POST": O_WRITE}, EXTENSION),
     oversight("erasure-request-matches", "erasure-requests/{erasure}/matches/", {"GET": O_READ}),
-    oversight("erasure-request-decide", "erasure-requests/{erasure}/decide/", {"POST": O_WRITE}, DECISIONS),
+    oversight("erasure-request-decide", "erasure-requests/{erasure_held}/decide/", {"POST": O_WRITE}, DECIDE),
+    oversight("erasure-request-purge", "erasure-requests/{erasure_erased}/purge/", {"POST": O_WRITE}),
     oversight("erasure-request-certificate", "erasure-requests/{erasure_done}/certificate/", {"GET": O_READ}),
     oversight("erasure-request-facts", "erasure-requests/{erasure_done}/certificate/facts/", {"GET": O_READ}),
     oversight("suppression-list", "suppressions/", {"GET": O_READ}),
@@ -259,8 +265,10 @@ def world(db: None) -> World:
     return World(author, system, dataset, version, draft, review, event, *erasure_rows)
 
 
-def _erasure_rows(author: Any) -> tuple[ErasureRequest, ErasureRequest, ErasureRequest, SuppressedKey]:
-    """A received request, one on hold, and a completed one with a certificate file and a suppression."""
+def _erasure_rows(
+    author: Any,
+) -> tuple[ErasureRequest, ErasureRequest, ErasureRequest, SuppressedKey, ErasureRequest, ErasureNameMatch]:
+    """Requests received, on hold (with a name match), completed (certificate, suppression) and erased."""
     officer = UserFactory(username="erasure-officer", role=COMPLIANCE_OFFICER)
     identifiers = [{"type": "email", "value": "jan.kowalski@example.org"}]
     with transaction.atomic():
@@ -268,6 +276,11 @@ def _erasure_rows(author: Any) -> tuple[ErasureRequest, ErasureRequest, ErasureR
         held = erasure.erasure_request_create(actor=officer, reference="DSR-2", identifiers=identifiers)
         held = erasure.erasure_request_hold(actor=officer, request=held, reason="Legal hold.")
         done = erasure.erasure_request_create(actor=officer, reference="DSR-3", identifiers=identifiers)
+        erased = erasure.erasure_request_create(actor=officer, reference="DSR-4", identifiers=identifiers)
+    ErasureRequest.objects.filter(pk=erased.pk).update(status="erased", erased_at=timezone.now())
+    match = ErasureNameMatch.objects.create(
+        request=held, store="retrieval", kind="document", object_id=1, label="document 1 in 'KB'"
+    )
     pdf = Path(settings.MEDIA_ROOT) / "certificates" / f"erasure-{done.pk}.pdf"
     pdf.parent.mkdir(parents=True, exist_ok=True)
     pdf.write_bytes(b"%PDF-1.7 test certificate")
@@ -280,7 +293,7 @@ def _erasure_rows(author: Any) -> tuple[ErasureRequest, ErasureRequest, ErasureR
     )
     done.refresh_from_db()
     suppression = SuppressedKey.objects.create(key=done.subject_keys[0], key_type="email", request=done)
-    return received, held, done, suppression
+    return received, held, done, suppression, ErasureRequest.objects.get(pk=erased.pk), match
 
 
 def cases() -> Iterator[Any]:
@@ -397,7 +410,7 @@ def test_each_matrix_line_points_at_the_route_it_names() -> None:
     ids = dict.fromkeys(
         (
             "system", "dataset", "version", "dpia_draft", "dpia_review", "event",
-            "erasure", "erasure_held", "erasure_done", "suppression",
+            "erasure", "erasure_held", "erasure_done", "suppression", "erasure_erased",
         ),
         1,
     )  # fmt: skip
@@ -487,21 +500,9 @@ def _admin_rows(world: World) -> dict[str, Any]:
         "training.adapterversion": adapter,
         "training.evaluation": evaluation,
         "governance.erasurerequest": world.erasure,
-        "governance.erasurenamematch": _name_match(world),
+        "governance.erasurenamematch": world.name_match,
         "governance.suppressedkey": world.suppression,
     }
-
-
-def _name_match(world: World) -> Any:
-    from governance.models import ErasureNameMatch
-
-    return ErasureNameMatch.objects.create(
-        request=world.erasure_held,
-        store="retrieval",
-        kind="document",
-        object_id=1,
-        label="document 1 in 'KB'",
-    )
 
 
 ADMIN_ROWS = (
@@ -572,6 +573,7 @@ ADMIN_ACTIONS = [
     AdminAction("governance.erasurerequest", "refresh", _row("governance.erasurerequest"), _audited("erasure_request.refreshed")),  # noqa: E501
     AdminAction("governance.erasurerequest", "reject", _row("governance.erasurerequest"), _status_is("rejected"), (("ground", "legal_claims"), ("reason", "pending claim"))),  # noqa: E501
     AdminAction("governance.erasurerequest", "hold", _row("governance.erasurerequest"), _status_is("on_hold"), (("reason", "legal hold"),)),  # noqa: E501
+    AdminAction("governance.erasurerequest", "purge_now", lambda w: w.base.erasure_erased, _audited("erasure_request.purge_requested")),  # noqa: E501
     AdminAction("governance.erasurerequest", "release", lambda w: w.base.erasure_held, _status_is("received")),  # noqa: E501
     AdminAction("governance.erasurerequest", "extend", _row("governance.erasurerequest"), _field_is("extension_months", 2), (("months", "2"), ("reason", "complex request"))),  # noqa: E501
     AdminAction("governance.erasurenamematch", "confirm_matches", _row("governance.erasurenamematch"), _field_is("decision", "confirmed")),  # noqa: E501
