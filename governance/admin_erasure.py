@@ -46,6 +46,7 @@ def parse_identifier_lines(text: str) -> tuple[list[dict[str, str]], list[int]]:
 
 class ErasureRequestAddForm(ModelForm):  # type: ignore[type-arg]
     identifiers = forms.CharField(
+        strip=False,  # line numbers in errors count the lines as typed, leading blank ones included
         widget=forms.Textarea(attrs={"rows": 8, "cols": 80, "autocomplete": "off", "spellcheck": "false"}),
         help_text="One per line as type: value. Types: " + ", ".join(IDENTIFIER_TYPES) + ". Only the types "
         "and keys are stored; the values are kept encrypted until the request ends.",
