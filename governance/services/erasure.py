@@ -43,6 +43,7 @@ from governance.errors import Conflict, ValidationFailed
 from governance.models import ErasureNameMatch, ErasureRequest, SuppressedKey
 from governance.participants import ErasureScope, NameOnlyMatch, ParticipantNotReady, erasure_participants
 from governance.pii.identifiers import Identifier, validate_identifiers
+from governance.pii.keys import keyed, subject_key_secret
 from governance.policy import REVIEW, WRITE, require
 from governance.roles import User, user_or_none
 from governance.services.audit import audit_chain_head, audit_record
@@ -689,14 +690,7 @@ def _complete(request_id: int, verification: dict[str, Any]) -> PhaseOutcome:
     if request.status != ErasureStatus.ERASED or not claim.is_mine(request):
         return PhaseOutcome("stood_down", "the request was taken over")
     now = timezone.now()
-    types = {key: kind for kind, key in _key_types(request)}
-    SuppressedKey.objects.bulk_create(
-        [
-            SuppressedKey(key=key, key_type=types.get(key, ""), request=request)
-            for key in request.subject_keys
-        ],
-        ignore_conflicts=True,
-    )
+    _suppress(request)  # already done at the logical phase's end; a retry's keys are covered again
     request.status, request.verification, request.completed_at = ErasureStatus.COMPLETED, verification, now
     sequence, head = audit_chain_head()
     request.chain_head_sequence, request.chain_head_hash = sequence, head
@@ -736,8 +730,6 @@ def _suppress(request: ErasureRequest) -> None:
 
 def _key_types(request: ErasureRequest) -> list[tuple[str, str]]:
     """(type, key) of the unambiguous identifiers, while the raw values are still at hand."""
-    from governance.pii.keys import keyed, subject_key_secret
-
     secret = subject_key_secret()
     return [(kind, keyed(secret, kind, value)) for kind, value in _decrypt(request) if kind != "person"]
 
