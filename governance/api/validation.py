@@ -21,6 +21,7 @@ def valid_input(serializer_class: type[Any], data: Any, *, partial: bool = False
         _refuse_unknown(data, serializer.fields)
         _refuse_nul(data, path="")
         _refuse_booleans_as_numbers(data, serializer.fields)
+        _refuse_non_strings_as_text(data, serializer.fields)
     if not serializer.is_valid():
         raise ValidationFailed("the data is not valid", code="validation_failed", details=serializer.errors)
     return dict(serializer.validated_data)
@@ -64,6 +65,18 @@ def _refuse_booleans_as_numbers(data: dict[str, Any], fields: dict[str, serializ
                 "the data is not valid",
                 code="validation_failed",
                 details={name: ["A valid number is required."]},
+            )
+
+
+def _refuse_non_strings_as_text(data: dict[str, Any], fields: dict[str, serializers.Field]) -> None:
+    # DRF's CharField reads JSON `0` or `false` as "0" / "False", so `"description": 0` was stored.
+    for name, field in fields.items():
+        value = data.get(name)
+        if isinstance(field, serializers.CharField) and value is not None and not isinstance(value, str):
+            raise ValidationFailed(
+                "the data is not valid",
+                code="validation_failed",
+                details={name: ["Not a valid string."]},
             )
 
 

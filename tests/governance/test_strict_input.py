@@ -317,6 +317,21 @@ def test_a_boolean_where_a_number_is_expected_is_400_not_zero(api: Any, engineer
     assert system.evaluation_threshold == 0.5
 
 
+@pytest.mark.parametrize("value", [0, False, 1.5, ["x"]])
+def test_a_number_or_boolean_where_text_is_expected_is_400_not_its_string(
+    api: Any, engineer: Any, value: Any
+) -> None:
+    system = AISystemFactory(human_oversight="A person reviews every answer.")
+    response = api(engineer).patch(
+        f"/api/v1/ai-systems/{system.pk}/", {"human_oversight": value}, format="json"
+    )
+    assert assert_error(response, 400, "validation_failed")["details"] == {
+        "human_oversight": ["Not a valid string."]
+    }
+    system.refresh_from_db()
+    assert system.human_oversight == "A person reviews every answer."
+
+
 def test_a_document_external_id_over_its_limit_is_refused_even_when_trimming_would_fit() -> None:
     from governance.jsonl import RecordInvalid
     from retrieval.intake import document_from_object
