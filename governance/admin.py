@@ -27,23 +27,40 @@ class AISystemAdmin(PolicyAdmin):
     list_display = ["name", "risk_class", "approach", "status", "owner", "created_at"]
     list_filter = ["risk_class", "approach", "status"]
     search_fields = ["name", "intended_purpose"]
-    fields = [
-        "name",
-        "owner",
-        "intended_purpose",
-        "risk_class",
-        "approach",
-        "human_oversight",
-        "evaluation_threshold",
-        "status",
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "owner",
+                    "intended_purpose",
+                    "risk_class",
+                    "risk_class_decided_by",
+                    "risk_class_decided_at",
+                    "approach",
+                    "human_oversight",
+                    "evaluation_threshold",
+                    "status",
+                ]
+            },
+        ),
+        (
+            "Documentation facts (AI Act Annex IV, GDPR Art. 30)",
+            {"fields": list(systems.DOCUMENTATION_FIELDS)},
+        ),
     ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        # Risk class and status are an officer's decision (the service refuses changes to anyone else);
-        # an engineer registering a system proposes its first risk class, and it starts as a draft.
+        # Risk class, status and the documentation facts are an officer's decision (the service refuses
+        # changes to anyone else); an engineer registering a system proposes its first risk class, and it
+        # starts as a draft.
+        decided = ["risk_class_decided_by", "risk_class_decided_at"]
         if allowed(request.user, "ai_system", REVIEW):
-            return []
-        return list(systems.OFFICER_FIELDS) if obj is not None else ["status"]
+            return decided
+        if obj is None:
+            return [*decided, "status", *systems.DOCUMENTATION_FIELDS]
+        return [*decided, *systems.OFFICER_FIELDS, *systems.DOCUMENTATION_FIELDS]
 
     def save_model(self, request: HttpRequest, obj: AISystem, form: ModelForm, change: bool) -> None:
         if change:

@@ -108,3 +108,27 @@ class NameMatchDecision(models.TextChoices):
     UNDECIDED = "undecided", "Undecided"
     CONFIRMED = "confirmed", "Confirmed: the subject's, erase it"
     EXCLUDED = "excluded", "Excluded: someone else's, keep it"
+
+
+class Environment(models.TextChoices):
+    STAGING = "staging", "Staging"
+    PRODUCTION = "production", "Production"
+
+
+class DeploymentStatus(models.TextChoices):
+    """requested -> approved -> active -> retired; approved or active -> blocked when a gate stops holding."""
+
+    REQUESTED = "requested", "Requested"
+    APPROVED = "approved", "Approved"
+    ACTIVE = "active", "Active"
+    RETIRED = "retired", "Retired"
+    BLOCKED = "blocked", "Blocked"
+
+
+class DeclarationStatus(models.TextChoices):
+    """Where the EU declaration of conformity (AI Act Art. 47) stands."""
+
+    NOT_STARTED = "not_started", "Not started"
+    DRAFTED = "drafted", "Drafted"
+    SIGNED = "signed", "Signed"
+    NOT_REQUIRED = "not_required", "Not required (not a high-risk system)"

@@ -24,6 +24,7 @@ class Failure:
     reason: str
     details: dict[str, Any] | None = None
     code: str = ""
+    remedy: str = ""  # what unblocks it, when it differs from the gate's registered remedy
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class GateResult:
     status: Literal["passed", "failed", "skipped"]
     reason: str = ""
     details: dict[str, Any] | None = None
+    remedy: str = ""
 
     @property
     def failed(self) -> bool:
@@ -44,6 +46,8 @@ class GateResult:
         out: dict[str, Any] = {"gate": self.code, "message": self.reason}
         if self.details:
             out["details"] = self.details
+        if self.remedy:
+            out["remedy"] = self.remedy
         return out
 
 
@@ -58,16 +62,26 @@ class Gate:
     check: GateFunction
     after_others: bool = False
     description: str = field(default="", compare=False)
+    remedy: str = field(default="", compare=False)
 
 
 _REGISTRY: dict[str, dict[str, Gate]] = {}
 
 
 def register(
-    scope: str, code: str, check: GateFunction, *, after_others: bool = False, description: str = ""
+    scope: str,
+    code: str,
+    check: GateFunction,
+    *,
+    after_others: bool = False,
+    description: str = "",
+    remedy: str = "",
 ) -> None:
-    """Add a gate to a scope; registering a code again replaces it (ready() may run more than once)."""
-    _REGISTRY.setdefault(scope, {})[code] = Gate(code, check, after_others, description)
+    """Add a gate to a scope; registering a code again replaces it (ready() may run more than once).
+
+    `description` says what the gate checks, `remedy` what makes a failing one pass.
+    """
+    _REGISTRY.setdefault(scope, {})[code] = Gate(code, check, after_others, description, remedy)
 
 
 def unregister(scope: str, code: str) -> None:
@@ -93,7 +107,8 @@ def evaluate(scope: str, subject: Any) -> list[GateResult]:
             results.append(GateResult(gate.code, PASSED))
         else:
             code = failure.code or gate.code
-            results.append(GateResult(code, FAILED, failure.reason, failure.details))
+            remedy = failure.remedy or gate.remedy
+            results.append(GateResult(code, FAILED, failure.reason, failure.details, remedy))
     return results
 
 

@@ -1,7 +1,8 @@
 """Where retrieval and training plug into governance without governance importing them.
 
 Apps register in their `AppConfig.ready()` (the way models register with the admin): API route
-modules, erasure participants (DESIGN section 9) and gate checks (section 8). Governance calls what is
+modules, erasure participants (DESIGN section 9), gate checks (section 8) and deployment parts
+(sections 4 and 11: what an adapter or a collection adds to a deployment's gates and documentation). Governance calls what is
 registered and never names the other apps.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 
 _api_routes: list[str] = []
 _erasure: dict[str, ErasureParticipant] = {}
+_deployment_parts: dict[str, DeploymentPart] = {}
 
 
 class ParticipantNotReady(Exception):
@@ -80,6 +82,54 @@ class ErasureParticipant:
     order: int = 100
     # The count names this store reports, in the order the certificate prints them.
     count_names: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class DatasetUse:
+    """A dataset behind a deployed part: the adapter's training data and hold-out, a collection's sources.
+
+    `version` is None where the part uses the dataset as a whole (a collection fed from a knowledge
+    dataset). `role` is "training", "hold-out" or "knowledge".
+    """
+
+    dataset: Any  # governance.models.Dataset
+    version: Any | None  # governance.models.DatasetVersion
+    role: str
+
+
+@dataclass(frozen=True)
+class DeploymentPart:
+    """What an app contributes to a deployment (DESIGN sections 4 and 11), without governance naming it.
+
+    - validate(deployment): raise governance.errors.ValidationFailed when the app's part of an unsaved
+      deployment does not fit it (an adapter of another AI system, a collection of another system).
+    - datasets(deployment) -> [DatasetUse]: the datasets behind the part (legal-basis and DPIA gates,
+      the Annex IV datasheets).
+    - personal_data(deployment) -> bool: whether the part holds personal data beyond its datasets'
+      flags (documents of a collection with PII found in them).
+    - facts(deployment) -> {section number: [item, ...]}: the part's Annex IV facts. An item is a JSON
+      object: {"kind": "fact", "label", "value", "required"} (a required fact whose value is None or ""
+      is MISSING) or {"kind": "table", "label", "columns": [...], "rows": [[...], ...]}. Items carry
+      no time of generation and list rows in a fixed order: the same registers give the same facts.
+    Gates of the part register in the "deployment" scope of governance.gates with the Deployment as
+    subject.
+    """
+
+    name: str
+    validate: Callable[[Any], None]
+    datasets: Callable[[Any], list[DatasetUse]]
+    personal_data: Callable[[Any], bool]
+    facts: Callable[[Any], dict[int, list[dict[str, Any]]]]
+    order: int = 100
+
+
+def register_deployment_part(part: DeploymentPart) -> None:
+    _deployment_parts[part.name] = part
+
+
+def deployment_parts() -> list[DeploymentPart]:
+    """Every registered part, in the order their facts appear within a section."""
+    return sorted(_deployment_parts.values(), key=lambda part: (part.order, part.name))
 
 
 def register_api_routes(module: str) -> None:

@@ -7,7 +7,7 @@ service ask this table; tests/governance/test_permissions_matrix.py walks the AP
 - write: create, edit, submit, cancel, delete a document (API POST/PATCH/DELETE, admin add and save).
 - review: decisions a compliance officer takes: approve or reject a DPIA; approve, retire or taint an
   adapter; taint a base model; change an AI system's risk class or status.
-- download: take a copy of adapter weights. Auditors see lineage, hashes and scores but not the weights:
+- download: take a copy of adapter weights, a deployment's documentation or a report. Auditors see lineage, hashes and scores but not the weights:
   an adapter can memorise its training records, so the weights are treated as personal data.
 
 An actor of None is the platform itself (a Celery task, a management command, the beat schedule):
@@ -65,6 +65,11 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
     # certificates.
     "erasure_request": _line(read=_OVERSIGHT, write=_OFFICERS, review=_OFFICERS, download=_OVERSIGHT),
     "suppression":     _line(read=_OVERSIGHT, review=_OFFICERS),
+    # Engineers and officers request deployments; only an officer (never the requester) approves,
+    # activates, retires or unblocks one. Everybody reads and downloads its Annex IV documentation.
+    "deployment":      _line(read=_ALL, write=_WRITERS, review=_OFFICERS, download=_ALL),
+    # Audit, DPIA and Art. 30 reports: what officers and auditors take away.
+    "report":          _line(read=_OVERSIGHT, download=_OVERSIGHT),
 }
 # fmt: on
 

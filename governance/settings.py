@@ -247,6 +247,11 @@ ERASURE_IDENTIFIER_KEY = _required_secret("ERASURE_IDENTIFIER_KEY")
 # ERASURE_PURGE_SWEEP_S. 0 purges right after the logical phase.
 ERASURE_PURGE_WITHIN_S = env_int("ERASURE_PURGE_WITHIN_S", 3600)
 ERASURE_PURGE_SWEEP_S = env_int("ERASURE_PURGE_SWEEP_S", 300)
+# Deployments: how often the beat re-runs the gates of approved and active deployments (a DPIA that
+# expired, a base model tainted by hand) and blocks those that no longer pass.
+DEPLOYMENT_RECHECK_S = env_int("DEPLOYMENT_RECHECK_S", 300)
+# Reports: the longest period one audit report may cover, in days.
+REPORT_MAX_PERIOD_DAYS = env_int("REPORT_MAX_PERIOD_DAYS", 3660)
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL
@@ -322,6 +327,9 @@ SPECTACULAR_SETTINGS = {
         "ErasureStatusEnum": "governance.choices.ErasureStatus",
         "ErasureGroundEnum": "governance.choices.ErasureGround",
         "NameMatchDecisionEnum": "governance.choices.NameMatchDecision",
+        "DeploymentStatusEnum": "governance.choices.DeploymentStatus",
+        "EnvironmentEnum": "governance.choices.Environment",
+        "DeclarationStatusEnum": "governance.choices.DeclarationStatus",
     },
 }
 

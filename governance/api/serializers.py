@@ -7,7 +7,15 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from governance.choices import AISystemStatus, Approach, DatasetPurpose, LegalBasis, Level, RiskClass
+from governance.choices import (
+    AISystemStatus,
+    Approach,
+    DatasetPurpose,
+    DeclarationStatus,
+    LegalBasis,
+    Level,
+    RiskClass,
+)
 from governance.models import DPIA, AISystem, AuditEvent, Dataset, DatasetVersion
 
 User = get_user_model()
@@ -29,6 +37,17 @@ class AISystemOut(serializers.ModelSerializer):
             "human_oversight",
             "evaluation_threshold",
             "status",
+            "risk_class_decided_at",
+            "provider",
+            "system_version",
+            "hardware",
+            "instructions_for_use",
+            "metrics_rationale",
+            "standards_applied",
+            "declaration_status",
+            "declaration_reference",
+            "monitoring_plan",
+            "recipients",
             "created_at",
         ]
 
@@ -41,6 +60,17 @@ class AISystemIn(serializers.Serializer):
     human_oversight = serializers.CharField(required=False, allow_blank=True)
     evaluation_threshold = serializers.FloatField(required=False, min_value=0, max_value=1)
     owner = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all(), required=False)
+    # Documentation facts (a compliance officer's to state).
+    provider = serializers.CharField(required=False, allow_blank=True)
+    system_version = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    hardware = serializers.CharField(required=False, allow_blank=True)
+    instructions_for_use = serializers.CharField(required=False, allow_blank=True)
+    metrics_rationale = serializers.CharField(required=False, allow_blank=True)
+    standards_applied = serializers.CharField(required=False, allow_blank=True)
+    declaration_status = serializers.ChoiceField(choices=DeclarationStatus.choices, required=False)
+    declaration_reference = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    monitoring_plan = serializers.CharField(required=False, allow_blank=True)
+    recipients = serializers.CharField(required=False, allow_blank=True)
 
 
 class AISystemUpdateIn(AISystemIn):

@@ -2,6 +2,7 @@
 
 from governance.models.audit import AuditChainHead, AuditEvent
 from governance.models.datasets import Dataset, DatasetRecord, DatasetVersion
+from governance.models.deployments import Deployment, DeploymentDocumentation
 from governance.models.dpia import DPIA
 from governance.models.erasure import ErasureNameMatch, ErasureRequest, SuppressedKey
 from governance.models.systems import AISystem
@@ -14,6 +15,8 @@ __all__ = [
     "Dataset",
     "DatasetRecord",
     "DatasetVersion",
+    "Deployment",
+    "DeploymentDocumentation",
     "ErasureNameMatch",
     "ErasureRequest",
     "SuppressedKey",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from governance.choices import AISystemStatus, Approach, RiskClass, check_in
+from governance.choices import AISystemStatus, Approach, DeclarationStatus, RiskClass, check_in
 from governance.models.base import RegisterModel
 
 
@@ -30,6 +30,38 @@ class AISystem(RegisterModel):
         "dataset version (through the normal gates)",
     )
     status = models.CharField(max_length=20, choices=AISystemStatus.choices, default=AISystemStatus.DRAFT)
+    # Who classified the system and when: a risk class nobody decided (the default an engineer's
+    # registration gets) is not "recorded" for the deployment gate.
+    risk_class_decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    risk_class_decided_at = models.DateTimeField(null=True, blank=True)
+    # Facts of the AI Act Annex IV documentation the other registers do not hold; officers edit them.
+    provider = models.TextField(blank=True, help_text="Name and address of the provider (Annex IV 1(a))")
+    system_version = models.CharField(
+        max_length=100, blank=True, help_text="Version of the system as placed on the market (Annex IV 1(c))"
+    )
+    hardware = models.TextField(
+        blank=True, help_text="Hardware the system is intended to run on (Annex IV 1(e))"
+    )
+    instructions_for_use = models.TextField(
+        blank=True, help_text="How the system is used and by whom (Annex IV 1(f)-(h))"
+    )
+    metrics_rationale = models.TextField(
+        blank=True, help_text="Why the evaluation metrics fit the intended purpose (Annex IV 4)"
+    )
+    standards_applied = models.TextField(
+        blank=True, help_text="Harmonised standards or other specifications applied (Annex IV 7)"
+    )
+    declaration_status = models.CharField(
+        max_length=20, choices=DeclarationStatus.choices, default=DeclarationStatus.NOT_STARTED
+    )
+    declaration_reference = models.CharField(
+        max_length=200, blank=True, help_text="Reference of the EU declaration of conformity (Annex IV 8)"
+    )
+    monitoring_plan = models.TextField(blank=True, help_text="Post-market monitoring plan (Annex IV 9)")
+    # GDPR Art. 30(1)(d): who receives the personal data the system processes.
+    recipients = models.TextField(blank=True, help_text="Recipients of the personal data (GDPR Art. 30)")
 
     class Meta:
         ordering = ["name"]
@@ -41,6 +73,10 @@ class AISystem(RegisterModel):
             models.CheckConstraint(condition=check_in("approach", Approach), name="aisystem_approach_valid"),
             models.CheckConstraint(
                 condition=check_in("status", AISystemStatus), name="aisystem_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=check_in("declaration_status", DeclarationStatus),
+                name="aisystem_declaration_status_valid",
             ),
             models.CheckConstraint(
                 condition=models.Q(evaluation_threshold__gte=0, evaluation_threshold__lte=1),
