@@ -217,4 +217,4 @@ admin.site.site_title = "AI Governance"
 admin.site.index_title = "Registers"
 
 # The erasure workbench registers its pages on import.
-from governance import admin_erasure  # noqa: E402, F401
+from governance import admin_deployments, admin_erasure  # noqa: E402, F401

@@ -11,7 +11,9 @@ class GovernanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from governance.deployment_gates import register_gates
         from governance.participants import register_erasure_participant
         from governance.services.erasure_datasets import participant
 
         register_erasure_participant(participant)
+        register_gates()

@@ -36,6 +36,11 @@ def _schedule_claim_sweep(sender: Celery, **kwargs: Any) -> None:
         "task": "governance.tasks.erasure_purge_due",
         "schedule": float(settings.ERASURE_PURGE_SWEEP_S),
     }
+    # Approved and active deployments whose gates stopped holding (a DPIA expired, a taint by hand).
+    sender.conf.beat_schedule["recheck-deployments"] = {
+        "task": "governance.tasks.deployments_recheck",
+        "schedule": float(settings.DEPLOYMENT_RECHECK_S),
+    }
 
 
 @signals.celeryd_init.connect

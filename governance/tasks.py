@@ -12,7 +12,7 @@ from governance import claim
 from governance.choices import DatasetVersionStatus, ErasureStatus
 from governance.enqueue import send_now
 from governance.models import DatasetVersion, ErasureRequest
-from governance.services import dpia, erasure, scanning
+from governance.services import deployments, dpia, erasure, scanning
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +30,17 @@ def scan_dataset_version(version_id: int) -> None:
 
 @shared_task(queue="default", time_limit=300)
 def expire_dpias() -> int:
-    """Move approved DPIAs past their review date to expired."""
-    return dpia.dpia_expire_due()
+    """Move approved DPIAs past their review date to expired, then block what they no longer cover."""
+    expired = dpia.dpia_expire_due()
+    if expired:
+        deployments.deployments_recheck(trigger="DPIA expiry")
+    return expired
+
+
+@shared_task(queue="default", time_limit=600, soft_time_limit=540)
+def deployments_recheck() -> list[int]:
+    """Run the gates of approved and active deployments again; block those that fail (the ids)."""
+    return deployments.deployments_recheck(trigger="scheduled recheck")
 
 
 @shared_task(queue="default", time_limit=300, soft_time_limit=240)

@@ -18,9 +18,11 @@ class RetrievalConfig(AppConfig):
             register_api_routes,
             register_erasure_participant,
         )
+        from retrieval.gates import register_gates
         from retrieval.services import erasure
 
         register_api_routes("retrieval.api.urls")
+        register_gates()
         register_erasure_participant(
             ErasureParticipant(
                 name="retrieval",

@@ -13,9 +13,9 @@ from typing import Any
 from governance import gates
 from governance.choices import AISystemStatus, DatasetPurpose, DatasetVersionStatus
 from governance.gates import Failure
-from governance.models import AISystem, DatasetVersion
+from governance.models import AISystem, DatasetVersion, Deployment
 from governance.selectors.registers import dpia_effective_for_dataset
-from training.choices import AdapterStatus, BaseModelStatus
+from training.choices import AdapterStatus, BaseModelStatus, EvaluationSubject
 from training.models import AdapterVersion, BaseModel, FineTuneJob
 
 SCOPE = "fine_tune_job"
@@ -159,6 +159,71 @@ def records_too_long(s: JobSubject) -> Failure | None:
     return None
 
 
+# --- Deployment gates (governance's "deployment" scope; the subject is a governance Deployment) -------
+
+DEPLOYMENT_SCOPE = "deployment"
+
+
+def deployed_adapter(d: Deployment) -> Failure | None:
+    adapter = d.adapter_version
+    if adapter is None:
+        return None
+    if adapter.status == AdapterStatus.TAINTED:
+        return Failure(
+            f"the adapter {adapter.name} is tainted: {adapter.taint_reason}",
+            code="adapter_tainted",
+            remedy="deploy another adapter (a retrain on the cleaned dataset version, once approved)",
+        )
+    if adapter.status not in (AdapterStatus.APPROVED, AdapterStatus.DEPLOYED):
+        return Failure(
+            f"the adapter {adapter.name} is '{adapter.status}': a compliance officer must approve it",
+            {"status": adapter.status},
+            code="adapter_not_approved",
+        )
+    evaluated = adapter.evaluations.filter(subject=EvaluationSubject.ADAPTER)
+    if not evaluated.exists():
+        return Failure(f"the adapter {adapter.name} has no hold-out evaluation", code="adapter_not_evaluated")
+    failed = sorted(evaluated.filter(passed=False).values_list("pk", flat=True))
+    if failed and not adapter.override_justification:
+        return Failure(
+            f"the adapter {adapter.name} failed its hold-out evaluation and carries no officer's override",
+            {"evaluations": failed},
+            code="evaluation_failed",
+        )
+    return None
+
+
+def deployed_base_model(d: Deployment) -> Failure | None:
+    base = d.base_model
+    if base.taint_reason:
+        return Failure(f"the base model is tainted: {base.taint_reason}", code="base_model_tainted")
+    if base.status != BaseModelStatus.READY:
+        return Failure(
+            f"the base model's weight manifest is '{base.status}', not ready",
+            {"status": base.status},
+            code="base_model_not_ready",
+        )
+    return None
+
+
+def register_deployment_gates() -> None:
+    gates.register(
+        DEPLOYMENT_SCOPE,
+        "adapter",
+        deployed_adapter,
+        description="the adapter, if any, is approved, not tainted, and passed its hold-out evaluation "
+        "(or carries an officer's written override)",
+        remedy="an officer approves the adapter (with a written override where its evaluation failed)",
+    )
+    gates.register(
+        DEPLOYMENT_SCOPE,
+        "base_model",
+        deployed_base_model,
+        description="the base model is not tainted and its weight manifest is ready",
+        remedy="deploy another base model, or finish its weight manifest",
+    )
+
+
 @lru_cache(maxsize=4)
 def _tokenizer(path: str, config_sha256: str) -> Any:
     from training.trainer.data import load_tokenizer
@@ -183,3 +248,4 @@ def register_gates() -> None:
     ):
         gates.register(SCOPE, check.__name__, check)
     gates.register(SCOPE, "records_too_long", records_too_long, after_others=True)
+    register_deployment_gates()

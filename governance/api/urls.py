@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import APIRootView, DefaultRouter
 
-from governance.api import erasure, views
+from governance.api import advisor, deployments, erasure, views
 from governance.participants import api_routes
 
 
@@ -38,6 +38,8 @@ router.register("dpias", views.DPIAViewSet, basename="dpia")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register("erasure-requests", erasure.ErasureRequestViewSet, basename="erasure-request")
 router.register("suppressions", erasure.SuppressionViewSet, basename="suppression")
+router.register("advisor", advisor.AdvisorViewSet, basename="advisor")
+router.register("deployments", deployments.DeploymentViewSet, basename="deployment")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),

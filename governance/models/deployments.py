@@ -55,7 +55,9 @@ class Deployment(RegisterModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=check_in("status", DeploymentStatus), name="deployment_status_valid"),
+            models.CheckConstraint(
+                condition=check_in("status", DeploymentStatus), name="deployment_status_valid"
+            ),
             models.CheckConstraint(
                 condition=check_in("environment", Environment), name="deployment_environment_valid"
             ),
@@ -67,7 +69,8 @@ class Deployment(RegisterModel):
             ),
             # Four eyes, kept by the database as well as by the service.
             models.CheckConstraint(
-                condition=models.Q(approved_by__isnull=True) | ~models.Q(approved_by=models.F("requested_by")),
+                condition=models.Q(approved_by__isnull=True)
+                | ~models.Q(approved_by=models.F("requested_by")),
                 name="deployment_approver_is_not_requester",
             ),
         ]

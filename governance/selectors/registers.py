@@ -35,5 +35,16 @@ def dpia_effective_for_dataset(dataset: Dataset, *, ai_system: AISystem | None =
     return dpias.order_by("-approved_at").first()
 
 
+def dpia_effective_for_system(ai_system: AISystem) -> DPIA | None:
+    """The newest approved DPIA of the AI system whose review date has not passed."""
+    return (
+        DPIA.objects.filter(
+            ai_system=ai_system, status=DPIAStatus.APPROVED, review_due__gte=timezone.localdate()
+        )
+        .order_by("-approved_at")
+        .first()
+    )
+
+
 def audit_event_list() -> QuerySet[AuditEvent]:
     return AuditEvent.objects.order_by("-sequence")

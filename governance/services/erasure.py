@@ -47,6 +47,7 @@ from governance.pii.keys import keyed, subject_key_secret
 from governance.policy import REVIEW, WRITE, require
 from governance.roles import User, user_or_none
 from governance.services.audit import audit_chain_head, audit_record
+from governance.services.deployments import deployments_recheck
 
 logger = logging.getLogger(__name__)
 
@@ -545,6 +546,8 @@ def _finish_logical(request_id: int) -> PhaseOutcome:
     # Suppressed from the logical erasure on, not only at completion: nothing uploaded while the purge
     # waits can bring the subject back.
     _suppress(request)
+    # A tainted adapter or a collection that held the subject stops what is deployed from it.
+    deployments_recheck(trigger=f"erasure request {request.pk}")
     # The purge is a phase of its own: it claims the row afresh.
     request.attempts, request.worker_pid, request.heartbeat_at = 0, None, None
     request.save()

@@ -82,7 +82,11 @@ def ai_system_update(*, actor: User, system: AISystem, **fields: Any) -> AISyste
             details={"fields": sorted(decisions)},
         )
     # An officer who sends the class it already has confirms it: that records the classification.
-    if "risk_class" in fields and system.risk_class_decided_at is None and allowed(actor, "ai_system", REVIEW):
+    if (
+        "risk_class" in fields
+        and system.risk_class_decided_at is None
+        and allowed(actor, "ai_system", REVIEW)
+    ):
         decisions["risk_class"] = fields["risk_class"]
     documentation = sorted(k for k in DOCUMENTATION_FIELDS if k in fields and getattr(system, k) != fields[k])
     if documentation:

@@ -16,6 +16,7 @@ from governance.errors import Conflict, ValidationFailed
 from governance.policy import DOWNLOAD, REVIEW, require
 from governance.roles import User
 from governance.services.audit import audit_record
+from governance.services.deployments import deployments_recheck
 from training.choices import AdapterStatus, EvaluationSubject, JobStatus
 from training.modelinfo import manifest_of
 from training.models import AdapterVersion, Evaluation, FineTuneJob
@@ -180,6 +181,7 @@ def adapter_version_taint(*, actor: User, adapter: AdapterVersion, reason: str) 
     audit_record(
         actor=actor, action="adapter_version.tainted", obj=adapter, payload={"previous_status": previous}
     )
+    deployments_recheck(trigger=f"adapter {adapter.pk} tainted", ai_system_ids=[adapter.ai_system_id])
     return adapter
 
 

@@ -13,6 +13,7 @@ from governance.errors import Conflict
 from governance.policy import REVIEW, require
 from governance.roles import User, user_or_none
 from governance.services.audit import audit_record
+from governance.services.deployments import deployments_recheck
 from training.choices import BaseModelStatus
 from training.modelinfo import ModelInfo, file_sha256, inspect_model_dir, manifest_sha256, weight_files
 from training.models import BaseModel
@@ -138,4 +139,5 @@ def base_model_taint(*, actor: User, base_model: BaseModel, reason: str) -> Base
     model.taint_reason = reason.strip()
     model.save(update_fields=["taint_reason"])
     audit_record(actor=actor, action="base_model.tainted", obj=model, payload={})
+    deployments_recheck(trigger=f"base model {model.pk} tainted")
     return model
