@@ -2,23 +2,67 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
 
+from governance import advisor as advice
+from governance.admin_actions import ReasonPage, ask_then_run
 from governance.admin_base import PolicyAdmin, PolicyTabularInline
+from governance.api.reports import file_response
 from governance.choices import DPIAStatus
 from governance.errors import DomainError
 from governance.models import DPIA, AISystem, AuditEvent, Dataset, DatasetVersion
-from governance.policy import REVIEW, allowed
-from governance.services import datasets, dpia, systems
+from governance.policy import DOWNLOAD, REVIEW, allowed
+from governance.services import datasets, dpia, reports, systems
+from governance.services.advisor import ai_system_advisor_record
+from governance.services.reports import ReportOutput
 
 
 def _changed(form: ModelForm) -> dict[str, Any]:
     return {name: form.cleaned_data[name] for name in form.changed_data}
+
+
+def _advisor_field(spec: dataclasses.Field[Any], *, required: bool) -> forms.Field:
+    meta, text = spec.metadata, spec.metadata["help"]
+    if not required:
+        text = f"{text}. Leave empty for the default, {spec.default}."
+    if "choices" in meta:
+        return forms.ChoiceField(choices=[(c, c) for c in meta["choices"]], help_text=text)
+    if "minimum" not in meta:
+        return forms.BooleanField(required=False, help_text=text)
+    kind = forms.IntegerField if spec.type == "int" else forms.FloatField
+    return kind(required=required, min_value=meta["minimum"], max_value=meta["maximum"], help_text=text)
+
+
+# The advisor's questions, then every assumption of the cost model (optional: empty takes the default).
+AdvisorForm = type(
+    "AdvisorForm",
+    (forms.Form,),
+    {
+        **{s.name: _advisor_field(s, required=True) for s in advice.field_specs(advice.Answers)},
+        **{s.name: _advisor_field(s, required=False) for s in advice.field_specs(advice.Assumptions)},
+    },
+)
+ADVISOR_PAGE = ReasonPage(
+    action="advisor",
+    title="Use-case advisor",
+    intro="Answer the questions: the recommendation (prompting, RAG, fine-tuning or hybrid), the rules "
+    "that fired and each approach's costs are stored on the system and shown in its Annex IV document. "
+    "The system's approach is not changed.",
+    submit="Record the advice",
+)
 
 
 @admin.register(AISystem)
@@ -49,13 +93,15 @@ class AISystemAdmin(PolicyAdmin):
             "Documentation facts (AI Act Annex IV, GDPR Art. 30)",
             {"fields": list(systems.DOCUMENTATION_FIELDS)},
         ),
+        ("Use-case advisor", {"fields": ["advisor_summary"]}),
     ]
+    actions = ["advisor"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # Risk class, status and the documentation facts are an officer's decision (the service refuses
         # changes to anyone else); an engineer registering a system proposes its first risk class, and it
         # starts as a draft.
-        decided = ["risk_class_decided_by", "risk_class_decided_at"]
+        decided = ["risk_class_decided_by", "risk_class_decided_at", "advisor_summary"]
         if allowed(request.user, "ai_system", REVIEW):
             return decided
         if obj is None:
@@ -70,6 +116,37 @@ class AISystemAdmin(PolicyAdmin):
         else:
             created = systems.ai_system_create(actor=request.user, **form.cleaned_data)
             obj.pk = created.pk
+
+    @admin.display(description="Advisor's recommendation")
+    def advisor_summary(self, obj: AISystem) -> str:
+        stored = obj.advisor_assessment or {}
+        if not stored:
+            return 'Not assessed: select the system in the list and run "Ask the use-case advisor".'
+        rules = format_html_join("", "<li>{}</li>", ((rule["text"],) for rule in stored["rules_fired"]))
+        return format_html(
+            "<strong>{}</strong> (recorded by {} at {})<ul>{}</ul>",
+            stored["recommendation"],
+            stored["recorded_by"],
+            stored["recorded_at"],
+            rules,
+        )
+
+    @admin.action(description="Ask the use-case advisor", permissions=["write"])
+    def advisor(self, request: HttpRequest, queryset: QuerySet[AISystem]) -> Any:
+        def record(system: AISystem, data: dict[str, Any]) -> None:
+            answers = {s.name: data[s.name] for s in advice.field_specs(advice.Answers)}
+            assumptions = {
+                s.name: data[s.name]
+                for s in advice.field_specs(advice.Assumptions)
+                if data.get(s.name) is not None
+            }
+            stored = ai_system_advisor_record(
+                actor=request.user, system=system, answers=answers, assumptions=assumptions
+            ).advisor_assessment
+            texts = " ".join(rule["text"] for rule in stored["rules_fired"])
+            messages.info(request, f"{system}: {stored['recommendation']}. {texts}")
+
+        return ask_then_run(self, request, queryset, AdvisorForm, ADVISOR_PAGE, record, "Advice recorded")
 
 
 class DatasetVersionInline(PolicyTabularInline):
@@ -168,6 +245,35 @@ class DPIAAdmin(PolicyAdmin):
     ]
     actions = ["submit_for_review", "approve", "reject"]
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and allowed(request.user, "report", DOWNLOAD):
+            fieldsets.append(("Report", {"fields": ["pdf_report"]}))
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (*super().get_readonly_fields(request, obj), "pdf_report")
+
+    @admin.display(description="DPIA report")
+    def pdf_report(self, obj: DPIA) -> str:
+        url = reverse("admin:governance_dpia_report", args=[obj.pk])
+        return format_html('<a href="{}">PDF (CNIL structure, risk map)</a>', url)
+
+    def get_urls(self) -> list[URLPattern]:
+        report = path(
+            "<int:object_id>/report/",
+            self.admin_site.admin_view(self.report_view),
+            name="governance_dpia_report",
+        )
+        return [report, *super().get_urls()]
+
+    def report_view(self, request: HttpRequest, object_id: int) -> HttpResponseBase:
+        """The DPIA report, for those the policy lets download reports (officers and auditors)."""
+        if not allowed(request.user, "report", DOWNLOAD):
+            raise PermissionDenied
+        record = get_object_or_404(DPIA.objects.select_related("ai_system", "reviewer"), pk=object_id)
+        return file_response(reports.report_dpia_generate(actor=request.user, dpia=record))
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Approved, in-review and expired DPIAs are records of a decision: shown read-only.
         editable = obj is None or obj.status in (DPIAStatus.DRAFT, DPIAStatus.REJECTED)
@@ -210,6 +316,67 @@ class AuditEventAdmin(PolicyAdmin):
     list_filter = ["action", "object_type"]
     search_fields = ["object_id", "actor"]
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        # The changelist template offers the report pages to those who may download reports.
+        may_report = allowed(request.user, "report", DOWNLOAD)
+        return super().changelist_view(request, {**(extra_context or {}), "may_report": may_report})
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path("report/", self.admin_site.admin_view(self.report_view), name="governance_audit_report"),
+            path(
+                "records-of-processing/",
+                self.admin_site.admin_view(self.records_view),
+                name="governance_records_of_processing",
+            ),
+            *super().get_urls(),
+        ]
+
+    def report_view(self, request: HttpRequest) -> HttpResponseBase:
+        """A form for the audit report's period, filters and output; its POST returns the report."""
+        if not allowed(request.user, "report", DOWNLOAD):
+            raise PermissionDenied
+        form = AuditReportForm(request.POST if request.method == "POST" else None, prefix="report")
+        if form.is_valid():
+            data = {k: (str(v) if v is not None else "") for k, v in form.cleaned_data.items()}
+            output = data.pop("output")
+            try:
+                where = reports.report_audit_filter(**data)
+                return file_response(
+                    reports.report_audit_generate(actor=request.user, where=where, output=output)
+                )
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Audit report",
+            "intro": "Events of a period (dates in UTC, both days included), with the chain's verification "
+            "in the PDF. The PDF prints a capped number of events; CSV and JSON hold them all.",
+            "rows": [],
+            "form": form,
+            "submit": "Generate",
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/confirm_with_reason.html", context)
+
+    def records_view(self, request: HttpRequest) -> HttpResponseBase:
+        """The GDPR Art. 30 records: `?output=pdf` for the PDF, the CSV otherwise."""
+        if not allowed(request.user, "report", DOWNLOAD):
+            raise PermissionDenied
+        output = "pdf" if request.GET.get("output") == "pdf" else "csv"
+        return file_response(reports.report_records_of_processing_generate(actor=request.user, output=output))
+
+
+class AuditReportForm(forms.Form):
+    """The audit report's inputs in the admin (the API takes date-times too)."""
+
+    start = forms.DateField(help_text="YYYY-MM-DD, the first day of the period")
+    end = forms.DateField(help_text="YYYY-MM-DD, the last day of the period (included)")
+    object_type = forms.CharField(required=False, max_length=100, help_text="e.g. governance.dpia")
+    object_id = forms.CharField(required=False, max_length=64)
+    action = forms.CharField(required=False, max_length=100, help_text="e.g. dpia.approved")
+    output = forms.ChoiceField(choices=ReportOutput.choices, initial=ReportOutput.PDF)
 
 
 admin.site.site_header = "AI Governance"

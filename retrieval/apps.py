@@ -16,13 +16,15 @@ class RetrievalConfig(AppConfig):
         from governance.participants import (
             ErasureParticipant,
             register_api_routes,
+            register_deployment_part,
             register_erasure_participant,
         )
         from retrieval.gates import register_gates
-        from retrieval.services import erasure
+        from retrieval.services import deployment_part, erasure
 
         register_api_routes("retrieval.api.urls")
         register_gates()
+        register_deployment_part(deployment_part.part)
         register_erasure_participant(
             ErasureParticipant(
                 name="retrieval",

@@ -17,13 +17,19 @@ class TrainingConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import worker_init
 
-        from governance.participants import register_api_routes, register_erasure_participant
+        from governance.participants import (
+            register_api_routes,
+            register_deployment_part,
+            register_erasure_participant,
+        )
         from training.gates import register_gates
+        from training.services import deployment_part
         from training.services.erasure import participant
 
         register_api_routes("training.api.urls")
         register_erasure_participant(participant)
         register_gates()
+        register_deployment_part(deployment_part.part)
         worker_init.connect(_preload_ml_libraries, weak=False, dispatch_uid="training-preload")
 
 

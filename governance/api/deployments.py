@@ -19,7 +19,7 @@ from governance.choices import Environment
 from governance.errors import NotFound, ValidationFailed
 from governance.models import AISystem, Deployment, DeploymentDocumentation
 from governance.selectors import deployments as selectors
-from governance.services import deployments
+from governance.services import deployments, documentation
 
 # --- Serializers -----------------------------------------------------------------------------------
 
@@ -138,6 +138,7 @@ class DeploymentViewSet(
     filterset_class = DeploymentFilter
     policy_resource = "deployment"
     parser_classes = [BoundedJSONParser]
+    extra_query_params: tuple[str, ...] = ()  # the documentation routes take ?version=
     policy_verbs = {
         "approve": "review",
         "activate": "write",
@@ -199,14 +200,12 @@ class DeploymentViewSet(
 
     @extend_schema(methods=["GET"], parameters=[_VERSION], responses={200: DocumentationOut}, request=None)
     @extend_schema(methods=["POST"], request=None, responses={200: DocumentationOut, 201: DocumentationOut})
-    @action(detail=True, methods=["get", "post"], filterset_class=None)
+    @action(detail=True, methods=["get", "post"], filterset_class=None, extra_query_params=("version",))
     def documentation(self, request: Request, pk: str) -> Response:
         """GET: a documentation version's facts (JSON). POST: generate it for the current facts.
 
         POST answers 201 with a new version when the facts changed since the newest, else 200 with it.
         """
-        from governance.services import documentation
-
         deployment = self.get_object()
         if request.method == "POST":
             self._no_body(request)
@@ -216,11 +215,15 @@ class DeploymentViewSet(
         return Response(DocumentationOut(self._version(request, deployment)).data)
 
     @extend_schema(parameters=[_VERSION], responses={(200, "application/pdf"): bytes})
-    @action(detail=True, methods=["get"], filterset_class=None, url_path="documentation/pdf")
+    @action(
+        detail=True,
+        methods=["get"],
+        filterset_class=None,
+        url_path="documentation/pdf",
+        extra_query_params=("version",),
+    )
     def documentation_pdf(self, request: Request, pk: str) -> FileResponse:
         """The documentation version's PDF, byte for byte as generated (its sha256 is in the audit chain)."""
-        from governance.services import documentation
-
         doc = self._version(request, self.get_object())
         path = documentation.documentation_pdf_path(doc)
         return FileResponse(

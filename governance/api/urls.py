@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import APIRootView, DefaultRouter
 
-from governance.api import advisor, deployments, erasure, views
+from governance.api import advisor, deployments, erasure, reports, views
 from governance.participants import api_routes
 
 
@@ -43,5 +43,12 @@ router.register("deployments", deployments.DeploymentViewSet, basename="deployme
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
+    path("reports/audit/", reports.AuditReportView.as_view(), name="report-audit"),
+    path("reports/dpia/<int:pk>/", reports.DPIAReportView.as_view(), name="report-dpia"),
+    path(
+        "reports/records-of-processing/",
+        reports.RecordsOfProcessingView.as_view(),
+        name="report-records-of-processing",
+    ),
     *router.urls,
 ]

@@ -16,12 +16,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from governance.api import serializers as s
+from governance.api.advisor import AdvisorIn, AdvisorRecordOut, advisor_input
 from governance.api.parsers import BoundedJSONParser, StrictMultiPartParser
 from governance.api.validation import valid_input as _valid
 from governance.errors import TooLarge, TooManyRequests, ValidationFailed
 from governance.models import DPIA, AISystem, AuditEvent, Dataset, DatasetVersion
 from governance.selectors import registers
 from governance.services import audit, datasets, dpia, systems
+from governance.services.advisor import ai_system_advisor_record
 
 
 class TokenView(ObtainAuthToken):
@@ -78,6 +80,19 @@ class AISystemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         data = _valid(s.AISystemUpdateIn, request.data, partial=True)
         system = systems.ai_system_update(actor=request.user, system=self.get_object(), **data)
         return Response(s.AISystemOut(system).data)
+
+    @extend_schema(request=AdvisorIn, responses={200: AdvisorRecordOut})
+    @action(detail=True, methods=["post"], parser_classes=[BoundedJSONParser], filterset_class=None)
+    def advisor(self, request: Request, pk: str) -> Response:
+        """Answer the advisor's questions: the recommendation and costs are stored on the system."""
+        data = advisor_input(request.data)
+        system = ai_system_advisor_record(
+            actor=request.user,
+            system=self.get_object(),
+            answers=data["answers"],
+            assumptions=data.get("assumptions"),
+        )
+        return Response(system.advisor_assessment)
 
 
 class DatasetFilter(django_filters.FilterSet):

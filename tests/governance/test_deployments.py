@@ -257,6 +257,8 @@ def test_a_blocked_deployment_is_approved_again_once_its_gates_pass(
     assert activate(api(engineer), requested).json()["status"] == "active"
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
 def test_an_expired_dpia_blocks_an_active_deployment_through_the_beat_task(
     api: Any, engineer: Any, officer: Any, system: Any, base_model: Any, celery_worker: Any
 ) -> None:

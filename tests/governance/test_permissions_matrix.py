@@ -142,6 +142,15 @@ A_REASON = body({"reason": "Litigation hold requested by the legal department."}
 EXTENSION = body({"months": 1, "reason": "Many requests this month."})
 DECIDE = body(lambda world: {"exclude": [world.name_match.pk]})
 NO_BODY = body({})
+ADVICE = body(
+    {
+        "answers": {
+            "failure_mode": "knowledge", "knowledge_change": "monthly", "needs_citations": True,
+            "prompting_meets_bar": False, "training_pairs": 0, "monthly_requests": 1000,
+            "latency_bound_ms": 2000, "on_premise": True, "training_budget": 0,
+        }
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -177,6 +186,8 @@ ROUTES = [
     Route("api-root", "/api/v1/", {"GET": READ}),
     Route("ai-system-list", "/api/v1/ai-systems/", {"GET": READ, "POST": CREATE}, NEW_SYSTEM),
     Route("ai-system-detail", "/api/v1/ai-systems/{system}/", {"GET": READ, "PATCH": WRITE}, SYSTEM_EDIT),
+    Route("ai-system-advisor", "/api/v1/ai-systems/{system}/advisor/", {"POST": WRITE}, ADVICE),
+    Route("advisor-list", "/api/v1/advisor/", {"POST": READ}, ADVICE),
     Route("dataset-list", "/api/v1/datasets/", {"GET": READ, "POST": CREATE}, NEW_DATASET),
     Route("dataset-detail", "/api/v1/datasets/{dataset}/", {"GET": READ, "PATCH": WRITE}, DATASET_EDIT),
     Route("dataset-versions", "/api/v1/datasets/{dataset}/versions/", {"GET": READ, "POST": CREATE}, upload),
