@@ -110,9 +110,11 @@ class AISystemAdmin(PolicyAdmin):
 
     def save_model(self, request: HttpRequest, obj: AISystem, form: ModelForm, change: bool) -> None:
         if change:
-            systems.ai_system_update(
-                actor=request.user, system=AISystem.objects.get(pk=obj.pk), **_changed(form)
-            )
+            fields = _changed(form)
+            if "risk_class" in form.cleaned_data and allowed(request.user, "ai_system", REVIEW):
+                # An officer who saves the page records the class shown, changed or not.
+                fields["risk_class"] = form.cleaned_data["risk_class"]
+            systems.ai_system_update(actor=request.user, system=AISystem.objects.get(pk=obj.pk), **fields)
         else:
             created = systems.ai_system_create(actor=request.user, **form.cleaned_data)
             obj.pk = created.pk

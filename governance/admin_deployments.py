@@ -95,9 +95,16 @@ class DeploymentAdmin(PolicyAdmin):
         return [] if obj is None else self.inlines
 
     def save_model(self, request: HttpRequest, obj: Deployment, form: ModelForm, change: bool) -> None:
-        data = {k: form.cleaned_data.get(k) for k in self.add_fields}
-        data["notes"] = data["notes"] or ""
-        created = deployments.deployment_request(actor=request.user, **data)
+        data = form.cleaned_data
+        created = deployments.deployment_request(
+            actor=request.user,
+            ai_system=data["ai_system"],
+            base_model=data["base_model"],
+            environment=data["environment"],
+            adapter_version=data.get("adapter_version"),
+            collection=data.get("collection"),
+            notes=data.get("notes") or "",
+        )
         obj.pk = created.pk
 
     def save_related(self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool) -> None:

@@ -2,8 +2,8 @@
 
 Apps register in their `AppConfig.ready()` (the way models register with the admin): API route
 modules, erasure participants (DESIGN section 9), gate checks (section 8) and deployment parts
-(sections 4 and 11: what an adapter or a collection adds to a deployment's gates and documentation). Governance calls what is
-registered and never names the other apps.
+(sections 4 and 11: what an adapter or a collection adds to a deployment's gates and documentation).
+Governance calls what is registered and never names the other apps.
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ service ask this table; tests/governance/test_permissions_matrix.py walks the AP
 - write: create, edit, submit, cancel, delete a document (API POST/PATCH/DELETE, admin add and save).
 - review: decisions a compliance officer takes: approve or reject a DPIA; approve, retire or taint an
   adapter; taint a base model; change an AI system's risk class or status.
-- download: take a copy of adapter weights, a deployment's documentation or a report. Auditors see lineage, hashes and scores but not the weights:
-  an adapter can memorise its training records, so the weights are treated as personal data.
+- download: take a copy of adapter weights, a deployment's documentation or a report. Auditors see
+  lineage, hashes and scores but not the weights: an adapter can memorise its training records, so
+  the weights are treated as personal data.
 
 An actor of None is the platform itself (a Celery task, a management command, the beat schedule):
 it is always allowed, because it only carries out what an allowed person or the schedule started.

@@ -252,6 +252,8 @@ ERASURE_PURGE_SWEEP_S = env_int("ERASURE_PURGE_SWEEP_S", 300)
 DEPLOYMENT_RECHECK_S = env_int("DEPLOYMENT_RECHECK_S", 300)
 # Reports: the longest period one audit report may cover, in days.
 REPORT_MAX_PERIOD_DAYS = env_int("REPORT_MAX_PERIOD_DAYS", 3660)
+# Events printed in an audit report PDF (its summary tables cover them all; CSV and JSON list them all).
+REPORT_PDF_MAX_EVENTS = env_int("REPORT_PDF_MAX_EVENTS", 500)
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL

@@ -57,7 +57,8 @@ def _check_payload(value: Any) -> None:
         raise ValueError("audit payloads must not carry personal data (an e-mail address was found)")
 
 
-def _actor_name(actor: Actor) -> str:
+def actor_name(actor: Actor) -> str:
+    """How the chain and every PDF footer name a person: the username, or user#id for an e-mail."""
     if actor is None or not actor.is_authenticated:
         return "system"
     name = str(actor.get_username())
@@ -89,7 +90,7 @@ def audit_record(
     event = AuditEvent(
         sequence=sequence,
         timestamp=timezone.now(),
-        actor=_actor_name(actor),
+        actor=actor_name(actor),
         action=action,
         object_type=object_type,
         object_id=object_id,

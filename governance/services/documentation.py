@@ -35,7 +35,7 @@ from governance.participants import DatasetUse, deployment_parts
 from governance.policy import WRITE, require
 from governance.roles import User, user_or_none
 from governance.selectors.registers import dpia_effective_for_system
-from governance.services.audit import _actor_name, audit_chain_head, audit_record, canonical_json
+from governance.services.audit import actor_name, audit_chain_head, audit_record, canonical_json
 
 SCHEMA = "annex-iv/1"
 TEMPLATE = "reports/annex_iv.html"
@@ -428,7 +428,7 @@ def documentation_footer(doc: DeploymentDocumentation) -> Footer:
 
 def _creator(user: User | None) -> str:
     # Named as the audit chain names actors: a username that is an e-mail address becomes user#<id>.
-    return _actor_name(user_or_none(user))
+    return actor_name(user_or_none(user))
 
 
 def documentation_rerender(doc: DeploymentDocumentation) -> bytes:

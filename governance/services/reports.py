@@ -33,6 +33,7 @@ from governance.selectors import reports as selectors
 from governance.selectors.reports import AUDIT_COLUMNS, AuditFilter
 from governance.services.audit import (
     Actor,
+    actor_name,
     audit_chain_head,
     audit_record,
     audit_verify_chain,
@@ -444,10 +445,9 @@ def _cell(value: Any) -> str:
 
 
 def _footer(actor: Actor, created: datetime, head_sequence: int, head_hash: str) -> dict[str, Any]:
-    requested_by = actor.get_username() if actor is not None and actor.is_authenticated else "system"
     return {
         "generated_at": created.isoformat(timespec="seconds"),
-        "requested_by": requested_by,
+        "requested_by": actor_name(actor),
         "chain_head": {"sequence": head_sequence, "hash": head_hash},
     }
 

@@ -63,7 +63,9 @@ FACTS = {
 @pytest.fixture
 def version(make_version: Any, approved_dpia: Any) -> Any:
     """The adapter's training set: tickets, six of them the subject's, covered by a DPIA."""
-    subject = [{"input": f"Ticket s{n}: refund for {EMAIL}. Category?", "output": "billing"} for n in range(6)]
+    subject = [
+        {"input": f"Ticket s{n}: refund for {EMAIL}. Category?", "output": "billing"} for n in range(6)
+    ]
     made = make_version(ticket_records(40) + subject)
     approved_dpia(made.dataset)
     return made
@@ -133,7 +135,9 @@ def test_request_gates_approval_documentation_activation_then_erasure_blocks_it(
 
     # The officer records the standards; the documentation is generated again: version 2, 1 kept.
     standards = {"standards_applied": "ISO/IEC 42001:2023; ISO/IEC 23894:2023"}
-    assert api(officer).patch(f"/api/v1/ai-systems/{ai_system.pk}/", standards, format="json").status_code == 200
+    assert (
+        api(officer).patch(f"/api/v1/ai-systems/{ai_system.pk}/", standards, format="json").status_code == 200
+    )
     second = api(engineer).post(f"/api/v1/deployments/{deployment_id}/documentation/", format="json")
     assert (second.status_code, second.json()["version"], second.json()["missing"]) == (201, 2, [])
     again = api(engineer).post(f"/api/v1/deployments/{deployment_id}/documentation/", format="json")
@@ -142,7 +146,9 @@ def test_request_gates_approval_documentation_activation_then_erasure_blocks_it(
     assert old.json()["facts_sha256"] == first.json()["facts_sha256"] != second.json()["facts_sha256"]
 
     # Four eyes: an engineer and the requester are refused, a second officer approves.
-    assert api(engineer).post(f"/api/v1/deployments/{deployment_id}/approve/", format="json").status_code == 403
+    assert (
+        api(engineer).post(f"/api/v1/deployments/{deployment_id}/approve/", format="json").status_code == 403
+    )
     own = api(officer).post(f"/api/v1/deployments/{deployment_id}/approve/", format="json")
     assert (own.status_code, own.json()["error"]["code"]) == (403, "requester_cannot_approve")
     ok = api(officer2).post(f"/api/v1/deployments/{deployment_id}/approve/", format="json")
@@ -163,7 +169,8 @@ def test_request_gates_approval_documentation_activation_then_erasure_blocks_it(
     adapter.refresh_from_db()
     words = " ".join(text.split())
     for evaluation in adapter.evaluations.all():
-        figure = f"{evaluation.primary_metric} {round(evaluation.score, 4)} against threshold {evaluation.threshold}"
+        score, threshold = round(evaluation.score, 4), evaluation.threshold
+        figure = f"{evaluation.primary_metric} {score} against threshold {threshold}"
         assert figure in words, figure
     assert text.count("MISSING") == 1  # the introduction's explanation only
     event = AuditEvent.objects.get(action="deployment.approved", object_id=str(deployment_id))
@@ -181,7 +188,9 @@ def test_request_gates_approval_documentation_activation_then_erasure_blocks_it(
     )
     assert received.status_code == 201, received.content
     request_id = received.json()["id"]
-    assert api(officer).post(f"/api/v1/erasure-requests/{request_id}/execute/", format="json").status_code == 200
+    assert (
+        api(officer).post(f"/api/v1/erasure-requests/{request_id}/execute/", format="json").status_code == 200
+    )
     wait_for(lambda: ErasureRequest.objects.get(pk=request_id).status in ("erased", "failed"), timeout=240)
     assert ErasureRequest.objects.get(pk=request_id).status == "erased"
 

@@ -30,6 +30,8 @@ from governance.models import (
     AuditEvent,
     Dataset,
     DatasetVersion,
+    Deployment,
+    DeploymentDocumentation,
     ErasureNameMatch,
     ErasureRequest,
     SuppressedKey,
@@ -70,6 +72,11 @@ OVERSIGHT = frozenset({COMPLIANCE_OFFICER, AUDITOR})
 O_READ = Access(OVERSIGHT, 200, 0)
 O_CREATE = Access(REVIEWERS, 201, 1)
 O_WRITE = Access(REVIEWERS, 200, 1)
+# Approving a deployment of a system that is not high-risk generates its documentation first: two events.
+APPROVAL = Access(REVIEWERS, 200, 2)
+O_REPORT = Access(OVERSIGHT, 200, 1)  # each report run appends its report.generated event
+# Asking for documentation whose facts have not changed returns the current version and records nothing.
+CURRENT = Access(WRITERS, 200, 0)
 
 
 @dataclass
@@ -89,6 +96,8 @@ class World:
     suppression: SuppressedKey
     erasure_erased: ErasureRequest
     name_match: ErasureNameMatch
+    deployment: Deployment
+    deployment_approved: Deployment
 
     def ids(self) -> dict[str, Any]:
         return {
@@ -103,6 +112,8 @@ class World:
             "erasure_done": self.erasure_done.pk,
             "erasure_erased": self.erasure_erased.pk,
             "suppression": self.suppression.pk,
+            "deployment": self.deployment.pk,
+            "deployment_approved": self.deployment_approved.pk,
         }
 
 
@@ -142,6 +153,13 @@ A_REASON = body({"reason": "Litigation hold requested by the legal department."}
 EXTENSION = body({"months": 1, "reason": "Many requests this month."})
 DECIDE = body(lambda world: {"exclude": [world.name_match.pk]})
 NO_BODY = body({})
+NEW_DEPLOYMENT = body(
+    lambda world: {
+        "ai_system": world.system.pk,
+        "base_model": world.deployment.base_model_id,
+        "environment": "production",
+    }
+)
 ADVICE = body(
     {
         "answers": {
@@ -217,6 +235,17 @@ ROUTES = [
     oversight("suppression-list", "suppressions/", {"GET": O_READ}),
     oversight("suppression-detail", "suppressions/{suppression}/", {"GET": O_READ}),
     oversight("suppression-lift", "suppressions/{suppression}/lift/", {"POST": O_WRITE}, A_REASON),
+    oversight("report-audit", "reports/audit/?start=2026-01-01&end=2026-12-31", {"GET": O_REPORT}),
+    oversight("report-dpia", "reports/dpia/{dpia_draft}/", {"GET": O_REPORT}),
+    oversight("report-records-of-processing", "reports/records-of-processing/", {"GET": O_REPORT}),
+    Route("deployment-list", "/api/v1/deployments/", {"GET": READ, "POST": CREATE}, NEW_DEPLOYMENT),
+    Route("deployment-detail", "/api/v1/deployments/{deployment}/", {"GET": READ}),
+    Route("deployment-gates", "/api/v1/deployments/{deployment}/gates/", {"GET": READ}),
+    Route("deployment-approve", "/api/v1/deployments/{deployment}/approve/", {"POST": APPROVAL}),
+    Route("deployment-activate", "/api/v1/deployments/{deployment_approved}/activate/", {"POST": WRITE}),
+    Route("deployment-retire", "/api/v1/deployments/{deployment}/retire/", {"POST": WRITE}),
+    Route("deployment-documentation", "/api/v1/deployments/{deployment_approved}/documentation/", {"GET": READ, "POST": CURRENT}),  # noqa: E501
+    Route("deployment-documentation-pdf", "/api/v1/deployments/{deployment_approved}/documentation/pdf/", {"GET": READ}),  # noqa: E501
 ]
 # fmt: on
 
@@ -273,7 +302,39 @@ def world(db: None) -> World:
     event = AuditEvent.objects.order_by("sequence").first()
     assert event is not None
     erasure_rows = _erasure_rows(author)
-    return World(author, system, dataset, version, draft, review, event, *erasure_rows)
+    deployment_rows = _deployment_rows(author, system)
+    return World(author, system, dataset, version, draft, review, event, *erasure_rows, *deployment_rows)
+
+
+def _deployment_rows(author: Any, system: AISystem) -> tuple[Deployment, Deployment]:
+    """A requested deployment, and an approved one whose documentation is current (a stand-in PDF)."""
+    import hashlib
+
+    from governance.services.documentation import documentation_facts
+    from training.models import BaseModel
+
+    AISystem.objects.filter(pk=system.pk).update(risk_class_decided_at=timezone.now())
+    base = BaseModel.objects.create(
+        name="deploy-base", path="/nonexistent/base", architecture="GPT2LMHeadModel", model_type="gpt2",
+        parameter_count=1000, max_sequence_length=128, config_sha256="6" * 64, status="ready",
+    )  # fmt: skip
+    officer = UserFactory(username="deployment-officer", role=COMPLIANCE_OFFICER)
+    fields = {"ai_system": system, "base_model": base, "environment": "staging", "requested_by": author}
+    requested = Deployment.objects.create(**fields)
+    approved = Deployment.objects.create(
+        **fields, status="approved", approved_by=officer, approved_at=timezone.now()
+    )
+    facts = documentation_facts(approved)
+    pdf = Path(settings.MEDIA_ROOT) / "documentation" / f"deployment-{approved.pk}.pdf"
+    pdf.parent.mkdir(parents=True, exist_ok=True)
+    pdf.write_bytes(b"%PDF-1.7 test documentation")
+    doc = DeploymentDocumentation.objects.create(
+        deployment=approved, version=1, facts=facts.facts, facts_sha256=facts.sha256, missing=facts.missing,
+        pdf_path=str(pdf.relative_to(settings.MEDIA_ROOT)), pdf_size=pdf.stat().st_size,
+        pdf_sha256=hashlib.sha256(pdf.read_bytes()).hexdigest(),
+    )  # fmt: skip
+    Deployment.objects.filter(pk=approved.pk).update(documentation=doc)
+    return requested, approved
 
 
 def _erasure_rows(
@@ -425,7 +486,7 @@ def test_each_matrix_line_points_at_the_route_it_names() -> None:
         ),
         1,
     )  # fmt: skip
-    wrong = {route.name: resolve(route.path.format_map(ids)).url_name for route in ROUTES}
+    wrong = {route.name: resolve(route.path.format_map(ids).split("?")[0]).url_name for route in ROUTES}
     assert {name: found for name, found in wrong.items() if name != found} == {}
 
 
@@ -513,6 +574,7 @@ def _admin_rows(world: World) -> dict[str, Any]:
         "governance.erasurerequest": world.erasure,
         "governance.erasurenamematch": world.name_match,
         "governance.suppressedkey": world.suppression,
+        "governance.deployment": world.deployment,
     }
 
 
@@ -521,6 +583,7 @@ ADMIN_ROWS = (
     "governance.auditevent", "retrieval.collection", "retrieval.document", "retrieval.querylog",
     "training.basemodel", "training.finetunejob", "training.adapterversion", "training.evaluation",
     "governance.erasurerequest", "governance.erasurenamematch", "governance.suppressedkey",
+    "governance.deployment",
 )  # fmt: skip
 
 
@@ -533,6 +596,7 @@ class AdminAction:
     target: Callable[[AdminWorld], Any]
     done: Callable[[Any], bool]
     form: tuple[tuple[str, str], ...] = ()
+    events: int = 1  # audit events the action appends when allowed
 
 
 def _status_is(value: str) -> Callable[[Any], bool]:
@@ -589,6 +653,11 @@ ADMIN_ACTIONS = [
     AdminAction("governance.erasurerequest", "extend", _row("governance.erasurerequest"), _field_is("extension_months", 2), (("months", "2"), ("reason", "complex request"))),  # noqa: E501
     AdminAction("governance.erasurenamematch", "confirm_matches", _row("governance.erasurenamematch"), _field_is("decision", "confirmed")),  # noqa: E501
     AdminAction("governance.erasurenamematch", "exclude_matches", _row("governance.erasurenamematch"), _field_is("decision", "excluded")),  # noqa: E501
+    AdminAction("governance.deployment", "generate_documentation", _row("governance.deployment"), lambda r: DeploymentDocumentation.objects.filter(deployment=r).exists()),  # noqa: E501
+    AdminAction("governance.deployment", "approve", _row("governance.deployment"), _status_is("approved"), events=2),  # noqa: E501
+    AdminAction("governance.deployment", "activate", lambda w: w.base.deployment_approved, _status_is("active")),  # noqa: E501
+    AdminAction("governance.deployment", "retire", _row("governance.deployment"), _status_is("retired"), (("reason", "replaced"),)),  # noqa: E501
+    AdminAction("governance.aisystem", "advisor", _row("governance.aisystem"), _audited("ai_system.advisor_recorded"), (("failure_mode", "knowledge"), ("knowledge_change", "monthly"), ("training_pairs", "0"), ("monthly_requests", "1000"), ("latency_bound_ms", "2000"), ("training_budget", "0"))),  # noqa: E501
     AdminAction("governance.suppressedkey", "lift", _row("governance.suppressedkey"), lambda r: bool(_fresh(r).lifted_at), (("reason", "consent given again"),)),  # noqa: E501
 ]
 # fmt: on
@@ -702,7 +771,7 @@ def test_the_admin_actions_follow_the_policy(
         assert response.status_code == (302 if offered else 200)
     allowed_here = role in roles_allowed(resource, verb)
     assert action.done(row) is allowed_here, (action.name, role)
-    assert AuditEvent.objects.count() - events_before == (1 if allowed_here else 0)
+    assert AuditEvent.objects.count() - events_before == (action.events if allowed_here else 0)
 
 
 def test_every_admin_model_and_action_has_a_line() -> None:

@@ -150,6 +150,8 @@ def test_the_api_root_lists_the_resources_of_all_three_apps(api: Any, engineer: 
             "dpias",
             "audit-events",
             "erasure-requests",
+            "deployments",
+            "advisor",
             "suppressions",
             "collections",
             "documents",
