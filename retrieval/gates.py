@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.expressions import ArraySubquery
+
 from governance import gates
 from governance.gates import Failure
 from governance.models import Deployment, SuppressedKey
@@ -15,9 +17,9 @@ def collection_suppressed_subject(d: Deployment) -> Failure | None:
     """The collection holds no live document carrying a key on the suppression list."""
     if d.collection_id is None:
         return None
-    keys = list(SuppressedKey.objects.filter(lifted_at__isnull=True).values_list("key", flat=True).distinct())
-    if not keys:
-        return None
+    # One statement: the suppressed keys stay in the database (an InitPlan array) and the overlap is
+    # answered by the GIN index on subject_keys, without carrying thousands of keys through Python.
+    keys = ArraySubquery(SuppressedKey.objects.filter(lifted_at__isnull=True).values("key"))
     # Rejected and failed documents are out of the index (and emptied); the rest can be retrieved.
     found = list(
         Document.objects.filter(collection_id=d.collection_id, subject_keys__overlap=keys)

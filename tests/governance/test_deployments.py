@@ -339,3 +339,70 @@ def test_retiring_stops_an_active_deployment(
     )
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["retired_reason"]) == ("retired", "Replaced by v2")
+
+
+def test_a_collection_holding_a_suppressed_subject_fails_its_gate_until_the_suppression_is_lifted(
+    api: Any, engineer: Any, officer: Any, system: Any, base_model: Any
+) -> None:
+    from governance.models import ErasureRequest, SuppressedKey
+    from retrieval.models import Document
+
+    collection = knowledge_base(engineer, system)
+    kept = Document.objects.create(
+        collection=collection, external_id="case-1", source_type="txt", sha256="1" * 64, subject_keys=["k-1"]
+    )
+    Document.objects.create(
+        collection=collection, external_id="case-2", source_type="txt", sha256="2" * 64, subject_keys=["k-2"]
+    )
+    request = ErasureRequest.objects.create(reference="DSR-9", due_at=timezone.now())
+    suppression = SuppressedKey.objects.create(key="k-1", key_type="email", request=request)
+    created = request_deployment(api(engineer), system, base_model, collection=collection.pk)
+
+    gates_now = api(engineer).get(f"/api/v1/deployments/{created.json()['id']}/gates/").json()["gates"]
+
+    [failure] = [g for g in gates_now if g["status"] == "failed"]
+    assert failure["code"] == "collection_suppressed_subject"
+    assert failure["details"] == {"documents": [kept.pk]}
+    SuppressedKey.objects.filter(pk=suppression.pk).update(
+        lifted_at=timezone.now(), lift_reason="Consent given again"
+    )
+    again = api(engineer).get(f"/api/v1/deployments/{created.json()['id']}/gates/").json()
+    assert again["passed"] is True
+
+
+def test_the_admin_approve_action_refuses_the_requester_with_the_services_message(
+    client: Any, officer: Any, system: Any, base_model: Any
+) -> None:
+    own = deployments.deployment_request(
+        actor=officer, ai_system=system, base_model=base_model, environment="staging"
+    )
+    client.force_login(officer)
+
+    response = client.post(
+        "/admin/governance/deployment/",
+        {"action": "approve", "_selected_action": [own.pk], "index": 0},
+        follow=True,
+    )
+
+    messages = [str(m) for m in response.context["messages"]]
+    assert messages == [f"{own}: four eyes: the person who requested a deployment does not approve it"]
+    assert Deployment.objects.get(pk=own.pk).status == "requested"
+
+
+def test_the_admin_change_page_shows_every_gate_and_its_remedy(
+    client: Any, officer: Any, engineer: Any, base_model: Any
+) -> None:
+    unrecorded = systems.ai_system_create(
+        actor=engineer, owner=engineer, name="Unclassified", intended_purpose="x"
+    )
+    row = deployments.deployment_request(
+        actor=engineer, ai_system=unrecorded, base_model=base_model, environment="staging"
+    )
+    client.force_login(officer)
+
+    page = client.get(f"/admin/governance/deployment/{row.pk}/change/").content.decode()
+
+    for gate in gates.registered("deployment"):
+        assert f"<td>{gate.code}</td>" in page
+    assert "no compliance officer has recorded the AI system&#x27;s risk class" in page
+    assert "a compliance officer records the risk class" in page

@@ -317,6 +317,7 @@ def _deployment_rows(author: Any, system: AISystem) -> tuple[Deployment, Deploym
     base = BaseModel.objects.create(
         name="deploy-base", path="/nonexistent/base", architecture="GPT2LMHeadModel", model_type="gpt2",
         parameter_count=1000, max_sequence_length=128, config_sha256="6" * 64, status="ready",
+        manifest={"model.safetensors": {"sha256": "7" * 64, "size": 1}}, manifest_sha256="8" * 64,
     )  # fmt: skip
     officer = UserFactory(username="deployment-officer", role=COMPLIANCE_OFFICER)
     fields = {"ai_system": system, "base_model": base, "environment": "staging", "requested_by": author}
@@ -482,7 +483,8 @@ def test_each_matrix_line_points_at_the_route_it_names() -> None:
     ids = dict.fromkeys(
         (
             "system", "dataset", "version", "dpia_draft", "dpia_review", "event",
-            "erasure", "erasure_held", "erasure_done", "suppression", "erasure_erased",
+            "erasure", "erasure_held", "erasure_done", "suppression", "erasure_erased", "deployment",
+            "deployment_approved",
         ),
         1,
     )  # fmt: skip

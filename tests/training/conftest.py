@@ -59,7 +59,12 @@ def _clear_hooks() -> Any:
 def demo_model_dir() -> Path:
     from training.demo import build_demo_model
 
-    return build_demo_model(ROOT / "models" / "tiny", extra_texts=corpus_texts())
+    # Test modules outside tests/training import this fixture by name, which makes a second
+    # session-scoped copy of it: the second finds the model the first built.
+    target = ROOT / "models" / "tiny"
+    if (target / "config.json").is_file():
+        return target
+    return build_demo_model(target, extra_texts=corpus_texts())
 
 
 @pytest.fixture
