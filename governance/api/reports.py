@@ -14,7 +14,7 @@ from typing import Any
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
@@ -58,14 +58,29 @@ class ReportView(APIView):
     content_negotiation_class = FileNegotiation
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
+class PeriodBound(serializers.CharField):
+    """An ISO date-time, or a date (the schema states the date-time form; the service reads both)."""
+
+
 class AuditReportIn(serializers.Serializer):
-    start = serializers.CharField(max_length=40, help_text="ISO date or date-time; the period starts here")
-    end = serializers.CharField(
+    start = PeriodBound(max_length=40, help_text="ISO date or date-time; the period starts here")
+    end = PeriodBound(
         max_length=40, help_text="ISO date (that whole day included) or date-time (not included)"
     )
-    object_type = serializers.CharField(max_length=100, required=False, help_text="e.g. governance.dpia")
-    object_id = serializers.CharField(max_length=64, required=False)
-    action = serializers.CharField(max_length=100, required=False, help_text="e.g. dpia.approved")
+    # The same patterns the service checks, so the schema states them.
+    object_type = serializers.RegexField(
+        r"^[a-z0-9_.]{1,100}$", max_length=100, required=False, help_text="e.g. governance.dpia"
+    )
+    object_id = serializers.RegexField(
+        r"^[A-Za-z0-9_.:-]{1,64}$",
+        max_length=64,
+        required=False,
+        error_messages={"invalid": "letters, digits and _ . : - only (an id, never a person's identifier)"},
+    )
+    action = serializers.RegexField(
+        r"^[a-z0-9_.]{1,100}$", max_length=100, required=False, help_text="e.g. dpia.approved"
+    )
     output = serializers.ChoiceField(choices=ReportOutput.choices, default=ReportOutput.CSV)
 
 

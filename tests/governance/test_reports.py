@@ -188,8 +188,10 @@ def test_a_filter_that_could_carry_personal_data_is_refused_before_it_reaches_th
     response = api(auditor).get(AUDIT, {**period(), "object_id": "anna@example.org"})
 
     assert response.status_code == 400
-    assert response.json()["error"]["details"] == {"field": "object_id"}
-    assert error_code(response) == "invalid_filter"
+    assert response.json()["error"]["details"] == {
+        "object_id": ["letters, digits and _ . : - only (an id, never a person's identifier)"]
+    }
+    assert error_code(response) == "validation_failed"
     assert report_events() == []
 
 
