@@ -19,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 from governance.admin_actions import ReasonPage, ask_then_run, run_each
 from governance.admin_base import PolicyAdmin, PolicyTabularInline
 from governance.models import Deployment, DeploymentDocumentation
-from governance.services import deployments
+from governance.services import deployments, documentation
 
 
 class DocumentationInline(PolicyTabularInline):
@@ -124,11 +124,12 @@ class DeploymentAdmin(PolicyAdmin):
 
     @admin.action(description="Generate the Annex IV documentation", permissions=["write"])
     def generate_documentation(self, request: HttpRequest, queryset: QuerySet[Deployment]) -> None:
-        from governance.services.documentation import documentation_generate
+        def generate(deployment: Deployment) -> None:
+            doc, created = documentation.documentation_generate(actor=request.user, deployment=deployment)
+            said = "generated" if created else "already current, unchanged"
+            messages.success(request, f"{deployment}: documentation version {doc.version} {said}")
 
-        done = run_each(request, queryset, lambda d: documentation_generate(actor=request.user, deployment=d))
-        if done:
-            messages.success(request, f"Documentation current: {done}")
+        run_each(request, queryset, generate)
 
     @admin.action(description="Approve (every gate must pass; not your own request)", permissions=["review"])
     def approve(self, request: HttpRequest, queryset: QuerySet[Deployment]) -> None:

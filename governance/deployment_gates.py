@@ -133,7 +133,8 @@ def register_gates() -> None:
         "risk_class",
         risk_class,
         description="a compliance officer recorded the AI system's risk class, and it is not prohibited",
-        remedy="a compliance officer records the risk class (admin, or PATCH /api/v1/ai-systems/{id}/)",
+        remedy="a compliance officer records the risk class (admin, or PATCH "
+        "/api/v1/ai-systems/{ai_system}/)",
     )
     gates.register(
         SCOPE,
@@ -169,7 +170,8 @@ def register_gates() -> None:
         "documentation",
         documentation,
         description="a high-risk deployment has Annex IV documentation for this exact configuration and "
-        "these facts, with no required fact missing",
-        remedy="generate the documentation (POST /api/v1/deployments/{id}/documentation/) after "
+        "these facts, with no required fact missing (checked at approval; a fact changed afterwards "
+        "calls for new documentation at the next approval, it does not stop what runs)",
+        remedy="generate the documentation (POST /api/v1/deployments/{deployment}/documentation/) after "
         "recording every missing fact",
     )

@@ -17,6 +17,7 @@ from governance.choices import (
     RiskClass,
 )
 from governance.models import DPIA, AISystem, AuditEvent, Dataset, DatasetVersion
+from governance.models.systems import FACT_MAX_CHARS
 
 User = get_user_model()
 
@@ -57,20 +58,20 @@ class AISystemIn(serializers.Serializer):
     intended_purpose = serializers.CharField()
     risk_class = serializers.ChoiceField(choices=RiskClass.choices, required=False)
     approach = serializers.ChoiceField(choices=Approach.choices, required=False)
-    human_oversight = serializers.CharField(required=False, allow_blank=True)
+    human_oversight = serializers.CharField(required=False, allow_blank=True, max_length=FACT_MAX_CHARS)
     evaluation_threshold = serializers.FloatField(required=False, min_value=0, max_value=1)
     owner = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all(), required=False)
     # Documentation facts (a compliance officer's to state).
-    provider = serializers.CharField(required=False, allow_blank=True)
+    provider = serializers.CharField(required=False, allow_blank=True, max_length=FACT_MAX_CHARS)
     system_version = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    hardware = serializers.CharField(required=False, allow_blank=True)
-    instructions_for_use = serializers.CharField(required=False, allow_blank=True)
-    metrics_rationale = serializers.CharField(required=False, allow_blank=True)
-    standards_applied = serializers.CharField(required=False, allow_blank=True)
+    hardware = serializers.CharField(required=False, allow_blank=True, max_length=FACT_MAX_CHARS)
+    instructions_for_use = serializers.CharField(required=False, allow_blank=True, max_length=FACT_MAX_CHARS)
+    metrics_rationale = serializers.CharField(required=False, allow_blank=True, max_length=FACT_MAX_CHARS)
+    standards_applied = serializers.CharField(required=False, allow_blank=True, max_length=FACT_MAX_CHARS)
     declaration_status = serializers.ChoiceField(choices=DeclarationStatus.choices, required=False)
     declaration_reference = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    monitoring_plan = serializers.CharField(required=False, allow_blank=True)
-    recipients = serializers.CharField(required=False, allow_blank=True)
+    monitoring_plan = serializers.CharField(required=False, allow_blank=True, max_length=FACT_MAX_CHARS)
+    recipients = serializers.CharField(required=False, allow_blank=True, max_length=FACT_MAX_CHARS)
 
 
 class AISystemUpdateIn(AISystemIn):

@@ -8,6 +8,9 @@ from django.db import models
 from governance.choices import AISystemStatus, Approach, DeclarationStatus, RiskClass, check_in
 from governance.models.base import RegisterModel
 
+# The longest free-text fact a system may carry (characters): each is printed whole in the Annex IV PDF.
+FACT_MAX_CHARS = 20_000
+
 
 class AISystem(RegisterModel):
     """An AI system the organisation runs: its purpose, AI Act risk class and approach."""
@@ -20,7 +23,7 @@ class AISystem(RegisterModel):
     risk_class = models.CharField(max_length=20, choices=RiskClass.choices, default=RiskClass.MINIMAL)
     approach = models.CharField(max_length=20, choices=Approach.choices, default=Approach.RAG)
     advisor_assessment = models.JSONField(default=dict, blank=True)
-    human_oversight = models.TextField(blank=True)
+    human_oversight = models.TextField(blank=True, max_length=FACT_MAX_CHARS)
     # Evaluations of adapters built for this system pass when their score reaches this threshold.
     evaluation_threshold = models.FloatField(default=0.5)
     # Retraining policy after an erasure request taints an adapter: queue a job on the cleaned version.
@@ -37,21 +40,31 @@ class AISystem(RegisterModel):
     )
     risk_class_decided_at = models.DateTimeField(null=True, blank=True)
     # Facts of the AI Act Annex IV documentation the other registers do not hold; officers edit them.
-    provider = models.TextField(blank=True, help_text="Name and address of the provider (Annex IV 1(a))")
+    provider = models.TextField(
+        max_length=FACT_MAX_CHARS, blank=True, help_text="Name and address of the provider (Annex IV 1(a))"
+    )
     system_version = models.CharField(
         max_length=100, blank=True, help_text="Version of the system as placed on the market (Annex IV 1(c))"
     )
     hardware = models.TextField(
-        blank=True, help_text="Hardware the system is intended to run on (Annex IV 1(e))"
+        max_length=FACT_MAX_CHARS,
+        blank=True,
+        help_text="Hardware the system is intended to run on (Annex IV 1(e))",
     )
     instructions_for_use = models.TextField(
-        blank=True, help_text="How the system is used and by whom (Annex IV 1(f)-(h))"
+        max_length=FACT_MAX_CHARS,
+        blank=True,
+        help_text="How the system is used and by whom (Annex IV 1(f)-(h))",
     )
     metrics_rationale = models.TextField(
-        blank=True, help_text="Why the evaluation metrics fit the intended purpose (Annex IV 4)"
+        max_length=FACT_MAX_CHARS,
+        blank=True,
+        help_text="Why the evaluation metrics fit the intended purpose (Annex IV 4)",
     )
     standards_applied = models.TextField(
-        blank=True, help_text="Harmonised standards or other specifications applied (Annex IV 7)"
+        max_length=FACT_MAX_CHARS,
+        blank=True,
+        help_text="Harmonised standards or other specifications applied (Annex IV 7)",
     )
     declaration_status = models.CharField(
         max_length=20, choices=DeclarationStatus.choices, default=DeclarationStatus.NOT_STARTED
@@ -59,9 +72,13 @@ class AISystem(RegisterModel):
     declaration_reference = models.CharField(
         max_length=200, blank=True, help_text="Reference of the EU declaration of conformity (Annex IV 8)"
     )
-    monitoring_plan = models.TextField(blank=True, help_text="Post-market monitoring plan (Annex IV 9)")
+    monitoring_plan = models.TextField(
+        max_length=FACT_MAX_CHARS, blank=True, help_text="Post-market monitoring plan (Annex IV 9)"
+    )
     # GDPR Art. 30(1)(d): who receives the personal data the system processes.
-    recipients = models.TextField(blank=True, help_text="Recipients of the personal data (GDPR Art. 30)")
+    recipients = models.TextField(
+        max_length=FACT_MAX_CHARS, blank=True, help_text="Recipients of the personal data (GDPR Art. 30)"
+    )
 
     class Meta:
         ordering = ["name"]

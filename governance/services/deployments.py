@@ -30,6 +30,7 @@ def gate_report(deployment: Deployment, *, skip: frozenset[str] = frozenset()) -
     """Every registered gate's result for the deployment: code, status, message, what it checks, remedy."""
     registered = [g for g in gates.registered(SCOPE) if g.code not in skip]
     out: list[dict[str, Any]] = []
+    ids = {"deployment": deployment.pk, "ai_system": deployment.ai_system_id}
     for gate in registered:
         failure = gate.check(deployment)
         entry: dict[str, Any] = {
@@ -40,7 +41,8 @@ def gate_report(deployment: Deployment, *, skip: frozenset[str] = frozenset()) -
             "message": "" if failure is None else failure.reason,
         }
         if failure is not None:
-            entry["remedy"] = failure.remedy or gate.remedy
+            # Remedies may name the deployment's or its system's id: {deployment}, {ai_system}.
+            entry["remedy"] = (failure.remedy or gate.remedy).format_map(ids)
             if failure.details:
                 entry["details"] = failure.details
         out.append(entry)
@@ -130,6 +132,12 @@ def _raise_failures(failures: list[dict[str, Any]]) -> None:
 
 def _refuse_unapprovable(actor: User, deployment: Deployment) -> None:
     if deployment.status == DeploymentStatus.APPROVED:
+        # The approver repeating it changes nothing; a second officer is told it was already done.
+        if deployment.approved_by_id != getattr(actor, "pk", None):
+            raise Conflict(
+                f"the deployment was already approved at {deployment.approved_at:%Y-%m-%d %H:%M} UTC",
+                code="already_approved",
+            )
         return
     if deployment.status not in (DeploymentStatus.REQUESTED, DeploymentStatus.BLOCKED):
         raise Conflict(
@@ -213,8 +221,11 @@ def _activate(*, actor: User, pk: int) -> tuple[Deployment, list[dict[str, Any]]
             details=deployment.blocked_reasons,
         )
     if deployment.status != DeploymentStatus.APPROVED:
+        hint = (
+            " (request it again)" if deployment.status == DeploymentStatus.RETIRED else " (approve it first)"
+        )
         raise Conflict(
-            f"a deployment in status '{deployment.status}' cannot be activated (approve it first)",
+            f"a deployment in status '{deployment.status}' cannot be activated{hint}",
             code="illegal_transition",
         )
     failures = failed_gates(gate_report(deployment, skip=APPROVAL_ONLY))

@@ -248,7 +248,9 @@ def _datasheet_items(uses: list[DatasetUse]) -> list[Item]:
                 required=True,
             ),
             _fact(f"Provenance of dataset {dataset.name}", dataset.provenance, required=True),
-            _fact("Retention until", dataset.retention_until),
+            _fact(
+                "Retention until", dataset.retention_until.isoformat() if dataset.retention_until else None
+            ),
             _fact(
                 "Holds personal data",
                 dataset.contains_personal_data or bool(version and version.contains_personal_data),

@@ -142,11 +142,18 @@ def _moment(value: str, *, name: str, end_of_day: bool) -> datetime:
             code="invalid_period",
             details={"field": name},
         )
-    if day is not None:
-        # A date names a whole day: the period starts at its first instant or ends after its last.
-        moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
-    assert moment is not None
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+    try:
+        if day is not None:
+            # A date names a whole day: the period starts at its first instant or ends after its last.
+            moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
+        assert moment is not None
+        return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+    except OverflowError:  # the day after 9999-12-31, or an offset past the calendar's edge
+        raise ValidationFailed(
+            f"{name} lies outside the calendar this platform reads (years 1 to 9999)",
+            code="invalid_period",
+            details={"field": name},
+        ) from None
 
 
 def report_audit_filter(

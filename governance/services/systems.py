@@ -13,6 +13,7 @@ from governance.policy import REVIEW, WRITE, allowed, require
 from governance.roles import User, user_or_none
 from governance.services.audit import audit_record
 from governance.services.common import save_unique
+from governance.services.deployments import deployments_recheck
 
 EDITABLE_FIELDS = (
     "name",
@@ -144,6 +145,8 @@ def _decide(*, actor: User, system: AISystem, field: str, value: str) -> AISyste
         obj=system,
         payload={"field": field, "old": old, "new": value},
     )
+    # A system reclassified as prohibited, or retired, stops what is deployed of it at once.
+    deployments_recheck(trigger=f"AI system {system.pk} {field} changed", ai_system_ids=[system.pk])
     return system
 
 

@@ -128,6 +128,7 @@ def test_an_officer_classifies_a_system_in_the_admin_through_the_service(officer
         "human_oversight": "",
         "evaluation_threshold": "" if system.evaluation_threshold is None else system.evaluation_threshold,
         "status": "draft",
+        "declaration_status": "not_started",  # the select a browser always sends
     }
 
     response = client.post(f"/admin/governance/aisystem/{system.pk}/change/", form)

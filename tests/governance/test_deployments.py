@@ -148,11 +148,21 @@ def test_approval_by_a_second_officer_freezes_the_gates_and_the_documentation(
     assert event.payload["documentation_facts_sha256"] == doc.facts_sha256
 
 
-def test_approving_twice_is_ignored(api: Any, officer: Any, requested: Deployment) -> None:
+def test_the_approver_approving_again_changes_nothing(api: Any, officer: Any, requested: Deployment) -> None:
     assert approve(api(officer), requested).status_code == 200
     before = AuditEvent.objects.count()
     assert approve(api(officer), requested).status_code == 200
     assert AuditEvent.objects.count() == before
+
+
+def test_a_second_officer_is_told_the_deployment_was_already_approved(
+    api: Any, officer: Any, officer2: Any, requested: Deployment
+) -> None:
+    assert approve(api(officer), requested).status_code == 200
+    response = approve(api(officer2), requested)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "already_approved"
+    assert Deployment.objects.get(pk=requested.pk).approved_by == officer
 
 
 def test_a_requested_deployment_is_not_activated(api: Any, engineer: Any, requested: Deployment) -> None:
@@ -233,9 +243,11 @@ def test_a_blocked_deployment_is_not_activated(
     api: Any, engineer: Any, officer: Any, requested: Deployment, system: Any
 ) -> None:
     approve(api(officer), requested)
-    systems.ai_system_set_risk_class(actor=officer, system=system, risk_class="prohibited")
-    assert deployments.deployments_recheck(trigger="test") == [requested.pk]
 
+    systems.ai_system_set_risk_class(actor=officer, system=system, risk_class="prohibited")
+
+    event = AuditEvent.objects.get(action="deployment.blocked", object_id=str(requested.pk))
+    assert event.payload["trigger"] == f"AI system {system.pk} risk_class changed"
     response = activate(api(engineer), requested)
 
     assert response.status_code == 409
@@ -250,7 +262,7 @@ def test_a_blocked_deployment_is_approved_again_once_its_gates_pass(
 ) -> None:
     approve(api(officer), requested)
     systems.ai_system_set_risk_class(actor=officer, system=system, risk_class="prohibited")
-    deployments.deployments_recheck(trigger="test")
+    assert Deployment.objects.get(pk=requested.pk).status == "blocked"
     systems.ai_system_set_risk_class(actor=officer, system=system, risk_class="limited")
 
     assert approve(api(officer), requested).json()["status"] == "approved"
@@ -406,3 +418,17 @@ def test_the_admin_change_page_shows_every_gate_and_its_remedy(
         assert f"<td>{gate.code}</td>" in page
     assert "no compliance officer has recorded the AI system&#x27;s risk class" in page
     assert "a compliance officer records the risk class" in page
+
+
+def test_a_fact_longer_than_the_limit_is_refused_and_nothing_changes(
+    api: Any, officer: Any, system: Any
+) -> None:
+    response = api(officer).patch(
+        f"/api/v1/ai-systems/{system.pk}/", {"instructions_for_use": "x" * 20_001}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {
+        "instructions_for_use": ["Ensure this field has no more than 20000 characters."]
+    }
+    system.refresh_from_db()
+    assert system.instructions_for_use == ""

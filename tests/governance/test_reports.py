@@ -138,6 +138,17 @@ def test_a_period_bound_that_is_not_a_date_is_refused(api, auditor):
     }
 
 
+def test_an_end_on_the_last_day_of_the_calendar_is_refused_not_a_server_error(api, auditor):
+    response = api(auditor).get(AUDIT, {"start": "9999-12-01", "end": "9999-12-31"})
+
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "invalid_period",
+        "message": "end lies outside the calendar this platform reads (years 1 to 9999)",
+        "details": {"field": "end"},
+    }
+
+
 def test_a_date_as_end_includes_that_whole_day_and_a_datetime_end_is_excluded():
     assert reports.report_period(start="2026-03-01", end="2026-03-31") == (
         datetime(2026, 3, 1, tzinfo=UTC),
