@@ -275,3 +275,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                     )
     except psycopg.Error:
         pass  # an external server may not let this user list or drop databases; nothing to clean then
+
+
+@pytest.fixture
+def fetched(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every URL WeasyPrint asks the rendering layer's fetcher for, refused or not."""
+    from governance.rendering import StaticOnlyFetcher
+
+    urls: list[str] = []
+    original = StaticOnlyFetcher.fetch
+
+    def spy(self: StaticOnlyFetcher, url: str, headers: dict[str, str] | None = None) -> Any:
+        urls.append(url)
+        return original(self, url, headers)
+
+    monkeypatch.setattr(StaticOnlyFetcher, "fetch", spy)
+    return urls

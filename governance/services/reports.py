@@ -103,6 +103,20 @@ class ReportFile:
     sha256: str = ""
 
 
+def _report_file(
+    filename: str, output: str, head: tuple[int, str], event: AuditEvent, **body: Any
+) -> ReportFile:
+    """The report labelled with the chain head it covers and its own `report.generated` event."""
+    return ReportFile(
+        filename=filename,
+        content_type=CONTENT_TYPES[ReportOutput(output)],
+        head_sequence=head[0],
+        head_hash=head[1],
+        event_sequence=event.sequence,
+        **body,
+    )
+
+
 # --- Inputs ----------------------------------------------------------------------------------------
 
 
@@ -191,14 +205,7 @@ def report_audit_generate(*, actor: Actor, where: AuditFilter, output: str) -> R
         chunks = _csv_chunks(AUDIT_COLUMNS, _audit_csv_rows(events))
     else:
         chunks = _audit_json_chunks(meta, selectors.audit_summary(events), events)
-    return ReportFile(
-        filename=f"{stem}.{output}",
-        content_type=CONTENT_TYPES[ReportOutput(output)],
-        head_sequence=head_sequence,
-        head_hash=head_hash,
-        event_sequence=event.sequence,
-        chunks=chunks,
-    )
+    return _report_file(f"{stem}.{output}", output, (head_sequence, head_hash), event, chunks=chunks)
 
 
 def _audit_pdf(actor: Actor, where: AuditFilter, stem: str) -> ReportFile:
@@ -231,14 +238,8 @@ def _audit_pdf(actor: Actor, where: AuditFilter, stem: str) -> ReportFile:
             sha256=sha256,
             extra={"events": summary["count"], "chain_ok": verification.ok},
         )
-    return ReportFile(
-        filename=f"{stem}.pdf",
-        content_type=CONTENT_TYPES[ReportOutput.PDF],
-        head_sequence=head_sequence,
-        head_hash=head_hash,
-        event_sequence=event.sequence,
-        content=pdf,
-        sha256=sha256,
+    return _report_file(
+        f"{stem}.pdf", ReportOutput.PDF, (head_sequence, head_hash), event, content=pdf, sha256=sha256
     )
 
 
@@ -331,12 +332,11 @@ def report_dpia_generate(*, actor: Actor, dpia: DPIA) -> ReportFile:
         event = _record(
             actor, "dpia", ReportOutput.PDF, obj=dpia, head=(head_sequence, head_hash), sha256=sha256
         )
-    return ReportFile(
-        filename=f"dpia-{dpia.pk}-report.pdf",
-        content_type=CONTENT_TYPES[ReportOutput.PDF],
-        head_sequence=head_sequence,
-        head_hash=head_hash,
-        event_sequence=event.sequence,
+    return _report_file(
+        f"dpia-{dpia.pk}-report.pdf",
+        ReportOutput.PDF,
+        (head_sequence, head_hash),
+        event,
         content=pdf,
         sha256=sha256,
     )
@@ -404,14 +404,8 @@ def report_records_of_processing_generate(*, actor: Actor, output: str) -> Repor
             sha256=sha256,
             extra={"rows": len(rows)},
         )
-    return ReportFile(
-        filename=f"{stem}.{output}",
-        content_type=CONTENT_TYPES[ReportOutput(output)],
-        head_sequence=head_sequence,
-        head_hash=head_hash,
-        event_sequence=event.sequence,
-        content=content,
-        sha256=sha256,
+    return _report_file(
+        f"{stem}.{output}", output, (head_sequence, head_hash), event, content=content, sha256=sha256
     )
 
 

@@ -18,7 +18,6 @@ from pypdf import PdfReader
 from governance.choices import DatasetPurpose, DeclarationStatus, Environment, LegalBasis, RiskClass
 from governance.errors import Conflict, NotPermitted, ValidationFailed
 from governance.models import AISystem, AuditEvent, DatasetVersion, Deployment, DeploymentDocumentation
-from governance.rendering import StaticOnlyFetcher
 from governance.services import documentation
 from governance.services.audit import canonical_json
 from retrieval.choices import DocumentStatus, SourceType
@@ -122,20 +121,6 @@ def generated(recorded: Deployment, engineer: Any) -> DeploymentDocumentation:
     doc, created = documentation.documentation_generate(actor=engineer, deployment=recorded)
     assert created
     return doc
-
-
-@pytest.fixture
-def fetched(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every URL WeasyPrint asks the rendering layer's fetcher for, refused or not."""
-    urls: list[str] = []
-    original = StaticOnlyFetcher.fetch
-
-    def spy(self: StaticOnlyFetcher, url: str, headers: dict[str, str] | None = None) -> Any:
-        urls.append(url)
-        return original(self, url, headers)
-
-    monkeypatch.setattr(StaticOnlyFetcher, "fetch", spy)
-    return urls
 
 
 def shown_values(facts: dict[str, Any]) -> list[str]:

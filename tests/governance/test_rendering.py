@@ -87,20 +87,6 @@ def squeezed(text: str) -> str:
 
 
 @pytest.fixture
-def fetched(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every URL WeasyPrint asks the fetcher for, refused or not."""
-    urls: list[str] = []
-    original = StaticOnlyFetcher.fetch
-
-    def spy(self: StaticOnlyFetcher, url: str, headers: dict[str, str] | None = None) -> Any:
-        urls.append(url)
-        return original(self, url, headers)
-
-    monkeypatch.setattr(StaticOnlyFetcher, "fetch", spy)
-    return urls
-
-
-@pytest.fixture
 def outside_css(tmp_path: Path) -> Path:
     secret = tmp_path / "outside" / "secret.css"
     secret.parent.mkdir()

@@ -19,7 +19,7 @@ from pypdf import PdfReader
 from governance.choices import DatasetVersionStatus
 from governance.errors import NotPermitted
 from governance.models import AuditEvent, DatasetVersion
-from governance.rendering import STATIC_SCHEME, StaticOnlyFetcher, render_html
+from governance.rendering import STATIC_SCHEME, render_html
 from governance.services import datasets, reports
 from governance.services.audit import audit_chain_head, audit_record
 from tests.factories import AISystemFactory, DatasetFactory, DPIAFactory
@@ -77,20 +77,6 @@ def error_code(response: Any) -> str:
 
 def report_events() -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action="report.generated").order_by("sequence"))
-
-
-@pytest.fixture
-def fetched(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every URL WeasyPrint asks the rendering layer's fetcher for, refused or not."""
-    urls: list[str] = []
-    original = StaticOnlyFetcher.fetch
-
-    def spy(self: StaticOnlyFetcher, url: str, headers: dict[str, str] | None = None) -> Any:
-        urls.append(url)
-        return original(self, url, headers)
-
-    monkeypatch.setattr(StaticOnlyFetcher, "fetch", spy)
-    return urls
 
 
 # --- The period and the parameters ----------------------------------------------------------------
