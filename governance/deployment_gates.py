@@ -8,6 +8,11 @@ deployment that no longer passes.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
 from governance import gates
 from governance.choices import AISystemStatus, RiskClass
 from governance.gates import Failure
@@ -21,9 +26,40 @@ SCOPE = "deployment"
 APPROVAL_ONLY = frozenset({"documentation"})
 
 
+# While one evaluation of every gate runs (`one_evaluation`), what several gates ask of the parts is
+# read once: the datasets behind the deployment and whether it involves personal data.
+_evaluation: ContextVar[dict[tuple[str, int], Any] | None] = ContextVar("deployment_gate_memo", default=None)
+
+
+@contextmanager
+def one_evaluation() -> Iterator[None]:
+    """Share the parts' answers between the gates of one evaluation (and nothing beyond it)."""
+    token = _evaluation.set({})
+    try:
+        yield
+    finally:
+        _evaluation.reset(token)
+
+
+def _memo(name: str, deployment: Deployment, compute: Callable[[], Any]) -> Any:
+    memo = _evaluation.get()
+    if memo is None:
+        return compute()
+    key = (name, deployment.pk)
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
 def datasets_behind(deployment: Deployment) -> list[DatasetUse]:
     """Every dataset the deployed parts were built from, as the apps report them."""
-    return [use for part in deployment_parts() for use in part.datasets(deployment)]
+    return list(
+        _memo(
+            "datasets",
+            deployment,
+            lambda: [use for part in deployment_parts() for use in part.datasets(deployment)],
+        )
+    )
 
 
 def involves_personal_data(deployment: Deployment, uses: list[DatasetUse] | None = None) -> bool:
@@ -33,7 +69,11 @@ def involves_personal_data(deployment: Deployment, uses: list[DatasetUse] | None
         u.dataset.contains_personal_data or (u.version and u.version.contains_personal_data) for u in uses
     ):
         return True
-    return any(part.personal_data(deployment) for part in deployment_parts())
+    return bool(
+        _memo(
+            "personal", deployment, lambda: any(part.personal_data(deployment) for part in deployment_parts())
+        )
+    )
 
 
 def risk_class(d: Deployment) -> Failure | None:

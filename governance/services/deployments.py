@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from governance import gates
 from governance.choices import DeploymentStatus, RiskClass
-from governance.deployment_gates import APPROVAL_ONLY, SCOPE
+from governance.deployment_gates import APPROVAL_ONLY, SCOPE, one_evaluation
 from governance.errors import Conflict, NotPermitted
 from governance.models import AISystem, Deployment
 from governance.participants import deployment_parts
@@ -31,8 +31,9 @@ def gate_report(deployment: Deployment, *, skip: frozenset[str] = frozenset()) -
     registered = [g for g in gates.registered(SCOPE) if g.code not in skip]
     out: list[dict[str, Any]] = []
     ids = {"deployment": deployment.pk, "ai_system": deployment.ai_system_id}
-    for gate in registered:
-        failure = gate.check(deployment)
+    with one_evaluation():
+        checked = [(gate, gate.check(deployment)) for gate in registered]
+    for gate, failure in checked:
         entry: dict[str, Any] = {
             "gate": gate.code,
             "status": gates.PASSED if failure is None else gates.FAILED,

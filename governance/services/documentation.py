@@ -27,7 +27,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from governance.choices import Approach, DeclarationStatus, LegalBasis, Level, RiskClass
-from governance.deployment_gates import involves_personal_data
+from governance.deployment_gates import datasets_behind, involves_personal_data
 from governance.errors import Conflict
 from governance.models import DPIA, AISystem, Deployment, DeploymentDocumentation
 from governance.models.dpia import RISKS
@@ -114,7 +114,7 @@ def documentation_facts(deployment: Deployment) -> DocumentationFacts:
     deployment = _load(deployment)
     system = deployment.ai_system
     parts = deployment_parts()
-    uses = _unique_uses([use for part in parts for use in part.datasets(deployment)])
+    uses = _unique_uses(datasets_behind(deployment))
     personal = involves_personal_data(deployment, uses)
     head: dict[int, list[Item]] = {
         1: _general_items(deployment),
