@@ -1,6 +1,7 @@
 """App config for governance."""
 
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
 
 
 class GovernanceConfig(AppConfig):
@@ -17,3 +18,12 @@ class GovernanceConfig(AppConfig):
 
         register_erasure_participant(participant)
         register_gates()
+        from governance import dashboard_cards
+
+        dashboard_cards.register()
+
+
+class GovernanceAdminConfig(AdminConfig):
+    """Django's admin, with the platform's site as `admin.site` (its index is the dashboard)."""
+
+    default_site = "governance.admin_site.GovernanceAdminSite"

@@ -24,6 +24,8 @@ urlpatterns = [
     # `/` used to be a DEBUG 404 page; the admin is where a person starts.
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
     path("admin/", admin.site.urls),
+    # The language switch in the admin's header posts here.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("governance.api.urls")),
     *[path("api/v1/", include(module)) for module in api_routes()],
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from governance.models import AuditChainHead, AuditEvent
@@ -171,3 +171,23 @@ def _broken(checked: int, sequence: int, reason: str) -> ChainVerification:
         first_broken_sequence=sequence,
         reason=reason,
     )
+
+
+VERIFIED_ACTION = "audit.chain_verified"
+
+
+def audit_verify_and_record(*, actor: Actor) -> ChainVerification:
+    """Verify the whole chain, then append the outcome (its first broken sequence, if any) to it.
+
+    The dashboard's "verify now": who verified, when, and what they found is itself in the chain.
+    """
+    result = audit_verify_chain()
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action=VERIFIED_ACTION,
+            object_type="governance.auditchain",
+            object_id="chain",
+            payload=result.as_dict(),
+        )
+    return result
