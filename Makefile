@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test lint bench fuzz stop services migrate demo static clean
+.PHONY: install run test lint bench fuzz stop services migrate demo static clean messages
 
 install: $(STAMP)
 
@@ -60,6 +60,11 @@ $(FUZZ_VENV)/.installed: tests/fuzz/requirements.txt
 # The API fuzzed from its own OpenAPI schema, as an engineer and as an officer, on a throw-away database.
 fuzz: services $(FUZZ_VENV)/.installed
 	$(PY) tests/fuzz/run_schemathesis.py
+
+# The Polish catalogue (locale/pl): collect new strings, then compile what translators filled in.
+messages: install
+	$(PY) manage.py makemessages -l pl --ignore=".venv*" --ignore=tests --ignore=.data --ignore=docker --no-obsolete
+	$(PY) manage.py compilemessages -l pl --ignore=".venv*"
 
 stop:
 	test ! -x $(PY) || $(PY) manage.py embedded_services stop

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, cast
 
 from django import forms
+from django.apps import apps
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -14,20 +18,29 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy, ngettext
 
 from governance import advisor as advice
+from governance import ui
 from governance.admin_actions import ReasonPage, ask_then_run
-from governance.admin_base import PolicyAdmin, PolicyTabularInline
+from governance.admin_base import ObjectAction, PolicyAdmin, PolicyTabularInline
+from governance.admin_story import StoryMixin
 from governance.api.reports import file_response
-from governance.choices import DPIAStatus
+from governance.choices import DatasetVersionStatus, DPIAStatus, Level
 from governance.errors import DomainError
 from governance.models import DPIA, AISystem, AuditEvent, Dataset, DatasetVersion
-from governance.policy import DOWNLOAD, REVIEW, allowed
+from governance.policy import DOWNLOAD, REVIEW, WRITE, allowed
 from governance.services import datasets, dpia, reports, systems
 from governance.services.advisor import ai_system_advisor_record
 from governance.services.reports import ReportOutput
+
+# Translated when shown, in the reader's language; typed as str for the dataclasses and admin attributes
+# that take one. makemessages finds `_(...)` as usual.
+_ = cast("Callable[[str], str]", gettext_lazy)
 
 
 def _changed(form: ModelForm) -> dict[str, Any]:
@@ -66,9 +79,10 @@ ADVISOR_PAGE = ReasonPage(
 
 
 @admin.register(AISystem)
-class AISystemAdmin(PolicyAdmin):
+class AISystemAdmin(StoryMixin, PolicyAdmin):
     policy_resource = "ai_system"
-    list_display = ["name", "risk_class", "approach", "status", "owner", "created_at"]
+    list_display = ["name", "story", "risk_class", "approach", "status", "owner", "created_at"]
+    panels = ("story_panel",)
     list_filter = ["risk_class", "approach", "status"]
     search_fields = ["name", "intended_purpose"]
     fieldsets = [
@@ -151,12 +165,64 @@ class AISystemAdmin(PolicyAdmin):
         return ask_then_run(self, request, queryset, AdvisorForm, ADVISOR_PAGE, record, "Advice recorded")
 
 
+# --- Datasets and their versions -------------------------------------------------------------------
+
+SCAN_ENDED = (DatasetVersionStatus.READY, DatasetVersionStatus.FAILED, DatasetVersionStatus.ERASED)
+
+
+def _titled(title: str, body: Any) -> SafeString:
+    return format_html("<h3>{}</h3>{}", title, body)
+
+
+def _status_badge(obj: Any) -> SafeString:
+    """A row's status as a badge in the words of its choices (the colour repeats what they say)."""
+    return ui.badge(obj.status, obj.get_status_display())
+
+
+def _progress_bar(done: int, total: int) -> SafeString:
+    share = 1.0 if not total else max(0.0, min(1.0, done / total))
+    return format_html(
+        '<span class="gv-track" role="progressbar" aria-valuemin="0" aria-valuemax="{}" aria-valuenow="{}">'
+        '<span class="gv-fill gv-ok" style="width: {}%"></span></span>',
+        total,
+        done,
+        f"{share * 100:.1f}",
+    )
+
+
+def _pii_table(summary: dict[str, Any], status: str) -> SafeString:
+    """The scan's entity counts as a table; before the scan ends there is nothing to count yet."""
+    if status in (DatasetVersionStatus.PENDING, DatasetVersionStatus.SCANNING) and not summary:
+        return format_html("<em>{}</em>", _("not scanned yet"))
+    return ui.json_table(dict(sorted(summary.items())))
+
+
 class DatasetVersionInline(PolicyTabularInline):
     model = DatasetVersion
     policy_resource = "dataset_version"
-    fields = ("number", "status", "record_count", "holdout_count", "scanned_records", "pii_summary", "sha256")
+    fields = ("number", "status_badge", "records", "scan", "pii", "sha256_short")
     readonly_fields = fields
     show_change_link = True
+
+    @admin.display(description=_("Status"))
+    def status_badge(self, obj: DatasetVersion) -> SafeString:
+        return _status_badge(obj)
+
+    @admin.display(description=_("Records (hold-out)"))
+    def records(self, obj: DatasetVersion) -> str:
+        return f"{obj.record_count} ({obj.holdout_count})"
+
+    @admin.display(description=_("Scanned"))
+    def scan(self, obj: DatasetVersion) -> str:
+        return f"{obj.scanned_records} / {obj.record_count}"
+
+    @admin.display(description=_("Personal data found"))
+    def pii(self, obj: DatasetVersion) -> SafeString:
+        return _pii_table(obj.pii_summary, obj.status)
+
+    @admin.display(description="sha256")
+    def sha256_short(self, obj: DatasetVersion) -> SafeString:
+        return ui.short_hash(obj.sha256)
 
 
 @admin.register(Dataset)
@@ -194,18 +260,216 @@ class DatasetAdmin(PolicyAdmin):
 
 @admin.register(DatasetVersion)
 class DatasetVersionAdmin(PolicyAdmin):
+    """A version's page: what it holds, what the scan found, and the scan's progress while it runs."""
+
     policy_resource = "dataset_version"
     offers_add = False  # versions are uploaded through the API as JSONL
     list_display = [
         "__str__",
-        "status",
+        "status_badge",
         "record_count",
         "holdout_count",
         "contains_personal_data",
-        "progress",
+        "progress_percent",
     ]
     list_filter = ["status", "contains_personal_data"]
-    readonly_fields = [f.name for f in DatasetVersion._meta.fields]
+    # What the panels show (status, counts, hashes, the PII summary, the scan) is left out of the fields.
+    readonly_fields = (
+        "dataset",
+        "number",
+        "file",
+        "size_bytes",
+        "record_format",
+        "holdout_fraction",
+        "split_seed",
+        "reason",
+        "erasure_reference",
+        "created_at",
+        "created_by",
+        "attempts",
+        "worker_host",
+        "worker_pid",
+        "heartbeat_at",
+    )
+    fields = readonly_fields
+    panels = ("summary_panel", "scan_panel", "pii_panel")
+    fragments = ("scan_progress",)
+
+    @admin.display(description=_("Status"), ordering="status")
+    def status_badge(self, obj: DatasetVersion) -> SafeString:
+        return _status_badge(obj)
+
+    @admin.display(description=_("Scanned"))
+    def progress_percent(self, obj: DatasetVersion) -> str:
+        return f"{obj.progress * 100:.0f}%"
+
+    def summary_panel(self, request: HttpRequest, obj: DatasetVersion) -> SafeString:
+        personal = ui.badge(
+            obj.contains_personal_data, tone_of=ui.WAIT if obj.contains_personal_data else ui.OK
+        )
+        facts: dict[str, Any] = {
+            _("Status"): _status_badge(obj),
+            _("Records"): obj.record_count,
+            _("Training records"): obj.record_count - obj.holdout_count,
+            _("Hold-out records"): obj.holdout_count,
+            _("Duplicates removed"): obj.duplicates_removed,
+            _("Records dropped (suppressed subjects)"): obj.suppressed_records,
+            _("Contains personal data"): personal,
+            _("Stored file sha256"): ui.short_hash(obj.sha256),
+            _("Uploaded bytes sha256"): ui.short_hash(obj.source_sha256),
+            _("Parent version"): ui.link(obj.parent),
+        }
+        if obj.erased_at:
+            facts[_("Content erased")] = f"{ui.when(obj.erased_at)} ({obj.erasure_reference})"
+        return _titled(_("Version"), ui.json_table(facts))
+
+    def pii_panel(self, request: HttpRequest, obj: DatasetVersion) -> SafeString:
+        return _titled(_("Personal data found (entities per type)"), _pii_table(obj.pii_summary, obj.status))
+
+    def scan_panel(self, request: HttpRequest, obj: DatasetVersion) -> SafeString:
+        return _titled(_("PII scan"), self.live(obj, "scan_progress", done=obj.status in SCAN_ENDED))
+
+    def scan_progress(self, obj: DatasetVersion) -> SafeString:
+        """The scan's state; polled while it runs, marked done once the version is ready, failed or erased."""
+        counted = _("%(done)s of %(total)s records scanned") % {
+            "done": obj.scanned_records,
+            "total": obj.record_count,
+        }
+        times = format_html(
+            "{}: {} &middot; {}: {}",
+            _("started"),
+            ui.when(obj.scan_started_at),
+            _("finished"),
+            ui.when(obj.scan_finished_at),
+        )
+        error = format_html('<p class="gv-overdue">{}</p>', obj.scan_error) if obj.scan_error else ""
+        return format_html(
+            "<p>{} {}</p><p>{} {}</p><p>{}</p>{}{}",
+            _status_badge(obj),
+            counted,
+            _progress_bar(obj.scanned_records, obj.record_count),
+            f"{obj.progress * 100:.0f}%",
+            times,
+            error,
+            ui.done_marker() if obj.status in SCAN_ENDED else "",
+        )
+
+
+# --- DPIAs -----------------------------------------------------------------------------------------
+
+RISK_LABELS = {
+    "illegitimate_access": _("Illegitimate access to data"),
+    "unwanted_modification": _("Unwanted modification of data"),
+    "disappearance": _("Disappearance of data"),
+}
+LEVELS = list(Level)  # negligible .. maximum, the CNIL scale's order
+
+
+def risk_level(likelihood: str, severity: str) -> int:
+    """1..4: the colour of a risk-map cell (CNIL: the higher both axes, the graver), 0 if unassessed."""
+    if likelihood not in Level.values or severity not in Level.values:
+        return 0
+    product = (Level.values.index(likelihood) + 1) * (Level.values.index(severity) + 1)
+    return 1 if product <= 2 else 2 if product <= 4 else 3 if product <= 9 else 4
+
+
+def risk_map(record: DPIA) -> SafeString:
+    """The three CNIL risks on a severity (rows, gravest on top) by likelihood (columns) grid."""
+    cells: dict[tuple[str, str], list[str]] = {}
+    unassessed = []
+    for risk, label in RISK_LABELS.items():
+        likelihood = getattr(record, f"{risk}_likelihood")
+        severity = getattr(record, f"{risk}_severity")
+        if risk_level(likelihood, severity):
+            cells.setdefault((likelihood, severity), []).append(str(label))
+        else:
+            unassessed.append(str(label))
+    rows = []
+    for severity in reversed(LEVELS):
+        tds = format_html_join(
+            "",
+            '<td class="gv-risk-{}" data-likelihood="{}" data-severity="{}">{}</td>',
+            (
+                (
+                    risk_level(likelihood, severity),
+                    likelihood,
+                    severity,
+                    format_html_join(
+                        mark_safe("<br>"),
+                        "<strong>{}</strong>",
+                        ((n,) for n in cells.get((likelihood, severity), ())),
+                    ),
+                )
+                for likelihood in LEVELS
+            ),
+        )
+        rows.append(format_html("<tr><th scope='row'>{}</th>{}</tr>", severity.label, tds))
+    foot = format_html_join("", "<th scope='col'>{}</th>", ((level.label,) for level in LEVELS))
+    table = format_html(
+        '<table class="gv-riskmap"><caption>{}</caption><tbody>{}</tbody>'
+        "<tfoot><tr><th>{}</th>{}</tr></tfoot></table>",
+        _("Severity (rows) by likelihood (columns)"),
+        mark_safe("".join(rows)),  # noqa: S308 - each row built with format_html
+        _("severity / likelihood"),
+        foot,
+    )
+    missing = (
+        format_html('<p class="gv-overdue">{}: {}</p>', _("Not assessed yet"), ", ".join(unassessed))
+        if unassessed
+        else ""
+    )
+    return format_html("{}{}", table, missing)
+
+
+class DPIAApproveForm(forms.Form):
+    review_due = forms.DateField(
+        required=False, label=_("Next review"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    comment = forms.CharField(
+        required=False,
+        label=_("Comment"),
+        max_length=10_000,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["review_due"].help_text = _(
+            "When the DPIA must be reviewed again (YYYY-MM-DD, after today). Empty: in %(days)s days."
+        ) % {"days": settings.DPIA_REVIEW_DAYS}
+
+
+class DPIARejectForm(forms.Form):
+    comment = forms.CharField(
+        label=_("Comment"),
+        max_length=10_000,
+        help_text=_("Why the DPIA goes back: its author reads it, edits the DPIA and submits it again."),
+        widget=forms.Textarea(attrs={"rows": 5, "cols": 80}),
+    )
+
+
+def _dpia_submit(request: HttpRequest, record: DPIA, data: dict[str, Any]) -> DPIA:
+    return dpia.dpia_submit(actor=request.user, dpia=record)
+
+
+def _dpia_approve(request: HttpRequest, record: DPIA, data: dict[str, Any]) -> DPIA:
+    return dpia.dpia_approve(
+        actor=request.user, dpia=record, review_due=data.get("review_due"), comment=data.get("comment", "")
+    )
+
+
+def _dpia_reject(request: HttpRequest, record: DPIA, data: dict[str, Any]) -> DPIA:
+    return dpia.dpia_reject(actor=request.user, dpia=record, comment=data["comment"])
+
+
+def _days_to(day: dt.date) -> SafeString:
+    """How far a date is from today, in red once it has passed."""
+    days = (day - timezone.localdate()).days
+    if days < 0:
+        text = ngettext("overdue by %(n)d day", "overdue by %(n)d days", -days) % {"n": -days}
+        return format_html('<span class="gv-overdue">{} ({})</span>', day.isoformat(), text)
+    text = ngettext("in %(n)d day", "in %(n)d days", days) % {"n": days}
+    return format_html("{} ({})", day.isoformat(), text)
 
 
 def _run(request: HttpRequest, queryset: QuerySet[DPIA], label: str, service: Any, **kwargs: Any) -> None:
@@ -246,6 +510,56 @@ class DPIAAdmin(PolicyAdmin):
         ("Review", {"fields": list(readonly_fields)}),
     ]
     actions = ["submit_for_review", "approve", "reject"]
+    panels = ("review_panel", "risk_map_panel")
+    object_actions = (
+        ObjectAction(
+            "submit",
+            _("Submit for review"),
+            WRITE,
+            _dpia_submit,
+            intro=_(
+                "Every section except the DPO opinion must be filled in. A compliance officer who is "
+                "not the author then approves or rejects it."
+            ),
+            applies=lambda record: record.status in (DPIAStatus.DRAFT, DPIAStatus.REJECTED),
+        ),
+        ObjectAction(
+            "approve",
+            _("Approve"),
+            REVIEW,
+            _dpia_approve,
+            form=DPIAApproveForm,
+            intro=_(
+                "Four eyes: the author of a DPIA cannot approve it. The approval is recorded in the "
+                "audit chain with the review date."
+            ),
+            applies=lambda record: record.status == DPIAStatus.IN_REVIEW,
+        ),
+        ObjectAction(
+            "reject",
+            _("Reject"),
+            REVIEW,
+            _dpia_reject,
+            form=DPIARejectForm,
+            intro=_("The DPIA goes back to its author with your comment; they can edit and resubmit it."),
+            applies=lambda record: record.status == DPIAStatus.IN_REVIEW,
+        ),
+    )
+
+    def review_panel(self, request: HttpRequest, record: DPIA) -> SafeString:
+        facts: dict[str, Any] = {
+            _("Status"): _status_badge(record),
+            _("Submitted"): ui.when(record.submitted_at),
+            _("Reviewer"): record.reviewer or "-",
+            _("Approved"): ui.when(record.approved_at),
+            _("Next review"): _days_to(record.review_due) if record.review_due else "-",
+        }
+        if record.review_comment:
+            facts[_("Reviewer's comment")] = record.review_comment
+        return _titled(_("Review"), ui.json_table(facts))
+
+    def risk_map_panel(self, request: HttpRequest, record: DPIA) -> SafeString:
+        return _titled(_("Risk map"), risk_map(record))
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fieldsets = list(super().get_fieldsets(request, obj))
@@ -309,15 +623,61 @@ class DPIAAdmin(PolicyAdmin):
         _run(request, queryset, "Rejected", dpia.dpia_reject, comment="Rejected from the admin; see the DPO.")
 
 
+# --- The audit chain -------------------------------------------------------------------------------
+
+
+def audited_object_url(event: AuditEvent) -> str | None:
+    """The admin page of the row an event is about, when its type is a registered model (no query)."""
+    if not event.object_id or "." not in event.object_type:
+        return None
+    try:
+        model = apps.get_model(event.object_type)
+        return reverse(
+            f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[event.object_id]
+        )
+    except (LookupError, ValueError, NoReverseMatch):
+        return None
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(PolicyAdmin):
     policy_resource = "audit_event"
     offers_add = False
     offers_change = False  # the chain is append-only
-    list_display = ["sequence", "timestamp", "actor", "action", "object_type", "object_id", "hash"]
+    list_display = ["sequence", "timestamp", "actor", "action", "object_type", "object_link", "hash_short"]
     list_filter = ["action", "object_type"]
     search_fields = ["object_id", "actor"]
-    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+    readonly_fields = (
+        "sequence",
+        "timestamp",
+        "actor",
+        "action",
+        "object_type",
+        "object_link",
+        "payload_table",
+        "prev_hash_short",
+        "hash_short",
+    )
+    fields = readonly_fields
+
+    @admin.display(description=_("Object"), ordering="object_id")
+    def object_link(self, event: AuditEvent) -> SafeString:
+        url = audited_object_url(event)
+        if url is None:
+            return format_html("{}", event.object_id or "-")
+        return format_html('<a href="{}">{}</a>', url, event.object_id)
+
+    @admin.display(description=_("Payload"))
+    def payload_table(self, event: AuditEvent) -> SafeString:
+        return ui.json_table(event.payload)
+
+    @admin.display(description=_("Hash"), ordering="hash")
+    def hash_short(self, event: AuditEvent) -> SafeString:
+        return ui.short_hash(event.hash)
+
+    @admin.display(description=_("Previous hash"))
+    def prev_hash_short(self, event: AuditEvent) -> SafeString:
+        return ui.short_hash(event.prev_hash)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         # The changelist template offers the report pages to those who may download reports.

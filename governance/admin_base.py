@@ -158,7 +158,7 @@ class PolicyAdmin(PolicyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
                 result = action.run(request, obj, form.cleaned_data if form is not None else {})
             except DomainError as exc:
                 # The API's code and status; the row is untouched (services refuse before writing).
-                messages.error(request, f"{exc.code}: {exc.message}")
+                messages.error(request, f"{exc.message} ({exc.code})")
                 status = exc.status
             else:
                 if action.response:

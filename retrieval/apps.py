@@ -19,11 +19,13 @@ class RetrievalConfig(AppConfig):
             register_deployment_part,
             register_erasure_participant,
         )
+        from retrieval import dashboard
         from retrieval.gates import register_gates
         from retrieval.services import deployment_part, erasure
 
         register_api_routes("retrieval.api.urls")
         register_gates()
+        dashboard.register()  # the document cards and the AI system story's "retrieval" section
         register_deployment_part(deployment_part.part)
         register_erasure_participant(
             ErasureParticipant(

@@ -4,6 +4,8 @@ Django admin actions take no input, so these show an intermediate page with the 
 the page posts back to the same action with the reason, which the service stores and audits. Without
 it the approve action would either refuse every failed adapter or pass them silently, and a taint would
 have no reason to record.
+
+The row page's buttons (training/admin.py `object_actions`) use the forms below and the same services.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from governance.admin_actions import ReasonPage, ask, bound, run_each
 from training.models import AdapterVersion
@@ -26,11 +30,34 @@ class OverrideForm(forms.Form):
     """The written justification for approving adapters below their threshold."""
 
     override_justification = forms.CharField(
-        label="Justification",
+        label=_("Justification"),
         min_length=adapters.OVERRIDE_MIN_CHARS,
         max_length=adapters.OVERRIDE_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
-        help_text="Why these adapters are approved although they failed their hold-out evaluation.",
+        help_text=_("Why these adapters are approved although they failed their hold-out evaluation."),
+    )
+
+
+class ApproveForm(forms.Form):
+    """The approve button's form: a justification, needed only when the hold-out evaluation failed.
+
+    Optional here on purpose: whether one is needed, and how long it must be, is the service's decision
+    (409 `evaluation_failed` without one, 400 `invalid_override_justification` when too short), so the
+    page shows the same code the API answers with.
+    """
+
+    justification = forms.CharField(
+        label=_("Override justification"),
+        required=False,
+        max_length=adapters.OVERRIDE_MAX_CHARS,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
+        help_text=format_lazy(
+            _(
+                "Needed only if the adapter failed its hold-out evaluation: why it is approved anyway "
+                "(at least {min} characters). Stored on the adapter, shown with it and audited."
+            ),
+            min=adapters.OVERRIDE_MIN_CHARS,
+        ),
     )
 
 
@@ -38,10 +65,10 @@ class TaintForm(forms.Form):
     """Why the selection must no longer be used; the same bound as the API's taint input."""
 
     reason = forms.CharField(
-        label="Reason",
+        label=_("Reason"),
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
-        help_text="E.g. a licence withdrawn or an erasure request; stored on each row and audited.",
+        help_text=_("E.g. a licence withdrawn or an erasure request; stored on each row and audited."),
     )
 
 
@@ -84,6 +111,13 @@ def approve_with_override(
     if done:
         messages.success(request, f"Approved: {done}" + (" (with override)" if failed else ""))
     return None
+
+
+def approve_one(request: HttpRequest, adapter: AdapterVersion, data: dict[str, Any]) -> AdapterVersion:
+    """The approve button: the same service as the list action, with the page's justification."""
+    return adapters.adapter_version_approve(
+        actor=request.user, adapter=adapter, override_justification=data.get("justification", "")
+    )
 
 
 def taint_with_reason(

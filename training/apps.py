@@ -17,11 +17,13 @@ class TrainingConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import worker_init
 
+        from governance.dashboard import register_cards, register_story_section
         from governance.participants import (
             register_api_routes,
             register_deployment_part,
             register_erasure_participant,
         )
+        from training import dashboard
         from training.gates import register_gates
         from training.services import deployment_part
         from training.services.erasure import participant
@@ -30,6 +32,8 @@ class TrainingConfig(AppConfig):
         register_erasure_participant(participant)
         register_gates()
         register_deployment_part(deployment_part.part)
+        register_cards(dashboard.cards)
+        register_story_section(dashboard.story_section)
         worker_init.connect(_preload_ml_libraries, weak=False, dispatch_uid="training-preload")
 
 

@@ -36,7 +36,9 @@ def test_an_officer_s_dashboard_counts_are_the_database_s(officer: Any, world: W
     cards = _cards(response.content.decode())
     assert cards["dpias_in_review"] == DPIA.objects.filter(status=DPIAStatus.IN_REVIEW).count() == 1
     assert cards["erasure_requests"] == ErasureRequest.objects.filter(status__in=OPEN_STATUSES).count()
-    assert cards["deployments_requested"] == Deployment.objects.filter(status=DeploymentStatus.REQUESTED).count()
+    assert (
+        cards["deployments_requested"] == Deployment.objects.filter(status=DeploymentStatus.REQUESTED).count()
+    )
     assert cards["deployments_blocked"] == 0
     html = response.content.decode()
     assert "Verify now" in html and "never verified" in html
