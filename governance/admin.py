@@ -741,9 +741,5 @@ class AuditReportForm(forms.Form):
     output = forms.ChoiceField(choices=ReportOutput.choices, initial=ReportOutput.PDF)
 
 
-admin.site.site_header = "AI Governance"
-admin.site.site_title = "AI Governance"
-admin.site.index_title = "Registers"
-
 # The erasure workbench registers its pages on import.
 from governance import admin_deployments, admin_erasure  # noqa: E402, F401

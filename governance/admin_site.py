@@ -21,11 +21,12 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from governance import dashboard, ui
 from governance.models import AuditEvent
-from governance.policy import READ, allowed
+from governance.policy import DOWNLOAD, READ, allowed
 from governance.services import audit
 
 
@@ -54,7 +55,7 @@ def activity(days: int = 30) -> list[tuple[str, int]]:
 class GovernanceAdminSite(admin.AdminSite):
     site_header = "AI Governance"
     site_title = "AI Governance"
-    index_title = "Dashboard"
+    index_title = gettext_lazy("Dashboard")
     index_template = "admin/governance/dashboard.html"
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
@@ -76,6 +77,7 @@ class GovernanceAdminSite(admin.AdminSite):
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
         may_audit = allowed(request.user, "audit_event", READ)
         context = {
+            "may_report": allowed(request.user, "report", DOWNLOAD),
             "cards": ui.live(reverse("admin:dashboard_cards"), self._render_safe(request), every_s=15),
             "may_audit": may_audit,
             "verification": last_verification() if may_audit else None,

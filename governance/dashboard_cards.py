@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -333,16 +333,35 @@ def deployments_section(system: AISystem, user: Any) -> Section | None:
 
 
 def audit_section(system: AISystem, user: Any) -> Section | None:
+    """The latest events on the system and on the governance rows that hang off it."""
     if not allowed(user, "audit_event", READ):
         return None
-    events = AuditEvent.objects.filter(object_type="governance.aisystem", object_id=str(system.pk)).order_by(
-        "-sequence"
-    )[:50]
+    related = {
+        "governance.aisystem": [system.pk],
+        "governance.dpia": list(system.dpias.values_list("pk", flat=True)),
+        "governance.deployment": list(system.deployments.values_list("pk", flat=True)),
+        "governance.dataset": list(Dataset.objects.filter(ai_systems=system).values_list("pk", flat=True)),
+        "governance.datasetversion": list(
+            DatasetVersion.objects.filter(dataset__ai_systems=system).values_list("pk", flat=True)
+        ),
+    }
+    where = Q()
+    for object_type, ids in related.items():
+        if ids:
+            where |= Q(object_type=object_type, object_id__in=[str(pk) for pk in ids])
+    events = AuditEvent.objects.filter(where).order_by("-sequence")[:50]
     rows = [
-        (ui.link(e, e.sequence), ui.when(e.timestamp), e.actor, e.action, ui.short_hash(e.hash))
+        (
+            ui.link(e, e.sequence),
+            ui.when(e.timestamp),
+            e.actor,
+            e.action,
+            e.object_type,
+            ui.short_hash(e.hash),
+        )
         for e in events
     ]
-    head = (_("sequence"), _("time"), _("actor"), _("action"), _("hash"))
+    head = (_("sequence"), _("time"), _("actor"), _("action"), _("object"), _("hash"))
     return Section(
         key="audit", title=_("Audit trail (latest 50)"), html=_table(head, rows), order=90, count=len(rows)
     )

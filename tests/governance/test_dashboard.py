@@ -43,6 +43,8 @@ def test_an_officer_s_dashboard_counts_are_the_database_s(officer: Any, world: W
     html = response.content.decode()
     assert "Verify now" in html and "never verified" in html
     assert "Audit events per day, last 30 days" in html
+    assert 'data-card="reports"' in html and "/admin/governance/auditevent/report/" in html
+    assert "<h1>Dashboard</h1>" in html
 
 
 def test_a_blocked_deployment_shows_on_the_dashboard_with_its_reason(officer: Any, world: World) -> None:
@@ -62,6 +64,7 @@ def test_an_engineer_sees_their_own_work_and_no_erasure_requests(engineer: Any, 
     assert "erasure_requests" not in cards
     assert cards["dpias_in_review"] == 0  # the world's DPIAs are the author's, not this engineer's
     assert "My DPIAs in review" in html
+    assert 'data-card="reports"' not in html  # reports are for officers and auditors
     author_html = _client(world.author).get("/admin/").content.decode()
     assert _cards(author_html)["dpias_in_review"] == 1
 
@@ -103,6 +106,9 @@ def test_the_story_page_links_the_whole_system(officer: Any, world: World) -> No
     assert f"/admin/governance/dpia/{world.dpia_review.pk}/change/" in html
     assert f"/admin/governance/deployment/{world.deployment.pk}/change/" in html
     assert "gv-badge" in html and "<pre" not in html
+    # The audit trail takes in the rows that hang off the system (its DPIAs' submission, say).
+    submitted = AuditEvent.objects.get(action="dpia.submitted", object_id=str(world.dpia_review.pk))
+    assert f"/admin/governance/auditevent/{submitted.pk}/change/" in html
     change = _client(officer).get(f"/admin/governance/aisystem/{world.system.pk}/change/").content.decode()
     assert f"/admin/governance/aisystem/{world.system.pk}/story/" in change
 
