@@ -99,6 +99,8 @@ class AISystemAdmin(StoryMixin, PolicyAdmin):
                     "approach",
                     "human_oversight",
                     "evaluation_threshold",
+                    "retrain_signal_threshold",
+                    "retrain_signal_window",
                     "status",
                 ]
             },

@@ -125,6 +125,13 @@ class DeploymentStatus(models.TextChoices):
     BLOCKED = "blocked", "Blocked"
 
 
+class AnswerBackend(models.TextChoices):
+    """Where a deployment's answers are generated (answers/backends)."""
+
+    LOCAL = "local", "Local: transformers + peft in the answering process"
+    OPENAI_COMPATIBLE = "openai_compatible", "An OpenAI-compatible inference server (vLLM)"
+
+
 class DeclarationStatus(models.TextChoices):
     """Where the EU declaration of conformity (AI Act Art. 47) stands."""
 

@@ -69,6 +69,9 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
     # Engineers and officers request deployments; only an officer (never the requester) approves,
     # activates, retires or unblocks one. Everybody reads and downloads its Annex IV documentation.
     "deployment":      _line(read=_ALL, write=_WRITERS, review=_OFFICERS, download=_ALL),
+    # Answers of active deployments: writers ask and give feedback (and version prompt templates); the
+    # Art. 12 answer records are read by officers and auditors only; an officer queues a retrain.
+    "answer":          _line(read=_OVERSIGHT, write=_WRITERS, review=_OFFICERS),
     # Audit, DPIA and Art. 30 reports: what officers and auditors take away.
     "report":          _line(read=_OVERSIGHT, download=_OVERSIGHT),
 }

@@ -126,6 +126,7 @@ INSTALLED_APPS = [
     "governance.apps.GovernanceConfig",
     "retrieval.apps.RetrievalConfig",
     "training.apps.TrainingConfig",
+    "answers.apps.AnswersConfig",
     "axes",
 ]
 
@@ -257,6 +258,19 @@ ERASURE_PURGE_SWEEP_S = env_int("ERASURE_PURGE_SWEEP_S", 300)
 # Deployments: how often the beat re-runs the gates of approved and active deployments (a DPIA that
 # expired, a base model tainted by hand) and blocks those that no longer pass.
 DEPLOYMENT_RECHECK_S = env_int("DEPLOYMENT_RECHECK_S", 300)
+
+# Answers of active deployments (answers/).
+ANSWER_MAX_QUESTION_CHARS = env_int("ANSWER_MAX_QUESTION_CHARS", 2000)
+ANSWER_DEFAULT_NEW_TOKENS = env_int("ANSWER_DEFAULT_NEW_TOKENS", 64)
+ANSWER_MAX_NEW_TOKENS = env_int("ANSWER_MAX_NEW_TOKENS", 1024)
+ANSWER_RATE_PER_MINUTE = env_int("ANSWER_RATE_PER_MINUTE", 60)  # per user (token); 0 switches it off
+ANSWER_LOCAL_MAX_MODELS = env_int("ANSWER_LOCAL_MAX_MODELS", 2)  # loaded per process, least recent unloaded
+ANSWER_HTTP_TIMEOUT_S = env_float("ANSWER_HTTP_TIMEOUT_S", 30.0)
+ANSWER_HTTP_RETRIES = env_int("ANSWER_HTTP_RETRIES", 2)  # on 5xx and refused connections
+ANSWER_HTTP_MAX_BYTES = env_int("ANSWER_HTTP_MAX_BYTES", 4 * 1024 * 1024)
+ANSWER_BREAKER_FAILURES = env_int("ANSWER_BREAKER_FAILURES", 5)
+ANSWER_BREAKER_RESET_S = env_float("ANSWER_BREAKER_RESET_S", 30.0)
+ANSWER_SIGNAL_MIN_ANSWERS = env_int("ANSWER_SIGNAL_MIN_ANSWERS", 20)
 # Reports: the longest period one audit report may cover, in days.
 REPORT_MAX_PERIOD_DAYS = env_int("REPORT_MAX_PERIOD_DAYS", 3660)
 # Events printed in an audit report PDF (its summary tables cover them all; CSV and JSON list them all).

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from governance.api.parsers import BoundedJSONParser
 from governance.api.validation import valid_input as _valid
-from governance.choices import Environment
+from governance.choices import AnswerBackend, Environment
 from governance.errors import NotFound, ValidationFailed
 from governance.models import AISystem, Deployment, DeploymentDocumentation
 from governance.selectors import deployments as selectors
@@ -40,6 +40,10 @@ class DeploymentIn(serializers.Serializer):
     )
     environment = serializers.ChoiceField(choices=Environment.choices)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    answer_backend = serializers.ChoiceField(choices=AnswerBackend.choices, required=False)
+    inference_url = serializers.URLField(required=False, allow_blank=True, max_length=200)
+    inference_model = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    requires_grounding = serializers.BooleanField(required=False)
 
 
 class RetireIn(serializers.Serializer):
@@ -84,6 +88,10 @@ class DeploymentOut(serializers.ModelSerializer):
             "environment",
             "status",
             "notes",
+            "answer_backend",
+            "inference_url",
+            "inference_model",
+            "requires_grounding",
             "requested_by",
             "approved_by",
             "approved_at",

@@ -37,6 +37,8 @@ class AISystemOut(serializers.ModelSerializer):
             "advisor_assessment",
             "human_oversight",
             "evaluation_threshold",
+            "retrain_signal_threshold",
+            "retrain_signal_window",
             "status",
             "risk_class_decided_at",
             "provider",
@@ -60,6 +62,8 @@ class AISystemIn(serializers.Serializer):
     approach = serializers.ChoiceField(choices=Approach.choices, required=False)
     human_oversight = serializers.CharField(required=False, allow_blank=True, max_length=FACT_MAX_CHARS)
     evaluation_threshold = serializers.FloatField(required=False, min_value=0, max_value=1)
+    retrain_signal_threshold = serializers.FloatField(required=False, min_value=0, max_value=1)
+    retrain_signal_window = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
     owner = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all(), required=False)
     # Documentation facts (a compliance officer's to state).
     provider = serializers.CharField(required=False, allow_blank=True, max_length=FACT_MAX_CHARS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from governance.choices import DeploymentStatus, Environment, check_in
+from governance.choices import AnswerBackend, DeploymentStatus, Environment, check_in
 from governance.models.base import RegisterModel
 
 
@@ -51,12 +51,33 @@ class Deployment(RegisterModel):
     # The failed gates (code, message, what unblocks it) when the deployment was blocked.
     blocked_reasons = models.JSONField(default=list, blank=True)
     blocked_from = models.CharField(max_length=20, blank=True, help_text="The status it was blocked in")
+    # How it answers (answers/): the backend, the inference server and the model name it serves the
+    # adapter under, and whether an answer needs a retrieved fragment (else a hand-off to a person).
+    answer_backend = models.CharField(
+        max_length=30, choices=AnswerBackend.choices, default=AnswerBackend.LOCAL
+    )
+    inference_url = models.URLField(
+        blank=True, help_text="openai_compatible: the server's base URL, e.g. http://vllm:8000"
+    )
+    inference_model = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="openai_compatible: the name the server serves the adapter (or the base model) under; "
+        "empty: the adapter's name",
+    )
+    requires_grounding = models.BooleanField(
+        default=True,
+        help_text="With a collection: answer only from retrieved fragments; nothing relevant hands off",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
                 condition=check_in("status", DeploymentStatus), name="deployment_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=check_in("answer_backend", AnswerBackend), name="deployment_answer_backend_valid"
             ),
             models.CheckConstraint(
                 condition=check_in("environment", Environment), name="deployment_environment_valid"

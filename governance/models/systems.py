@@ -32,6 +32,14 @@ class AISystem(RegisterModel):
         help_text="When an erasure request taints an adapter of this system, queue a retrain on the cleaned "
         "dataset version (through the normal gates)",
     )
+    # Retraining signal from answers (answers/signal.py): over the last `retrain_signal_window` answers of
+    # a deployment, the share of hand-offs and negative feedback above this threshold flags it.
+    retrain_signal_threshold = models.FloatField(
+        default=0.3, help_text="Share (0-1) of hand-offs and negative feedback that calls for a retrain"
+    )
+    retrain_signal_window = models.PositiveIntegerField(
+        default=50, help_text="How many of a deployment's latest answers the share is taken over"
+    )
     status = models.CharField(max_length=20, choices=AISystemStatus.choices, default=AISystemStatus.DRAFT)
     # Who classified the system and when: a risk class nobody decided (the default an engineer's
     # registration gets) is not "recorded" for the deployment gate.
@@ -98,6 +106,11 @@ class AISystem(RegisterModel):
             models.CheckConstraint(
                 condition=models.Q(evaluation_threshold__gte=0, evaluation_threshold__lte=1),
                 name="aisystem_threshold_unit_interval",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(retrain_signal_threshold__gte=0, retrain_signal_threshold__lte=1)
+                & models.Q(retrain_signal_window__gte=1, retrain_signal_window__lte=100_000),
+                name="aisystem_retrain_signal_range",
             ),
         ]
 

@@ -13,9 +13,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from governance import gates
-from governance.choices import DeploymentStatus, RiskClass
+from governance.choices import AnswerBackend, DeploymentStatus, RiskClass
 from governance.deployment_gates import APPROVAL_ONLY, SCOPE, one_evaluation
-from governance.errors import Conflict, NotPermitted
+from governance.errors import Conflict, NotPermitted, ValidationFailed
 from governance.models import AISystem, Deployment
 from governance.participants import deployment_parts
 from governance.policy import REVIEW, WRITE, require
@@ -64,9 +64,19 @@ def deployment_request(
     adapter_version: Any = None,
     collection: Any = None,
     notes: str = "",
+    answer_backend: str = AnswerBackend.LOCAL,
+    inference_url: str = "",
+    inference_model: str = "",
+    requires_grounding: bool = True,
 ) -> Deployment:
     """Ask for a configuration to be deployed; the gates are shown, not enforced, until approval."""
     require(actor, "deployment", WRITE)
+    if answer_backend == AnswerBackend.OPENAI_COMPATIBLE and not inference_url:
+        raise ValidationFailed(
+            "an openai_compatible deployment needs the inference server's URL",
+            code="inference_url_required",
+            details={"field": "inference_url"},
+        )
     deployment = Deployment(
         ai_system=ai_system,
         base_model=base_model,
@@ -74,6 +84,10 @@ def deployment_request(
         collection=collection,
         environment=environment,
         notes=notes,
+        answer_backend=answer_backend,
+        inference_url=inference_url,
+        inference_model=inference_model,
+        requires_grounding=requires_grounding,
         requested_by=actor,
         created_by=user_or_none(actor),
     )

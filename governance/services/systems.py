@@ -25,6 +25,8 @@ EDITABLE_FIELDS = (
     "evaluation_threshold",
     "status",
     "retrain_on_erasure",
+    "retrain_signal_threshold",
+    "retrain_signal_window",
 )
 # A compliance officer's decisions: each change goes through its own service with its own audit event.
 OFFICER_FIELDS = ("risk_class", "status")

@@ -1,0 +1,1 @@
+"""The answers API, mounted under /api/v1/ by governance (governance/participants.py)."""
