@@ -25,7 +25,8 @@ from governance import gates as gate_registry
 from governance import ui
 from governance.admin_actions import ReasonPage, ask_then_run, run_each
 from governance.admin_base import ObjectAction, PolicyAdmin
-from governance.choices import DeploymentStatus
+from governance.choices import AnswerBackend, DeploymentStatus
+from governance.errors import DomainError
 from governance.models import Deployment, DeploymentDocumentation
 from governance.policy import DOWNLOAD, REVIEW, WRITE, allowed
 from governance.services import deployments, documentation
@@ -33,6 +34,30 @@ from governance.services import deployments, documentation
 # Translated when shown, in the reader's language; typed as str for the dataclasses and admin attributes
 # that take one. makemessages finds `_(...)` as usual.
 _ = cast("Callable[[str], str]", gettext_lazy)
+
+
+class DeploymentAddForm(ModelForm):  # type: ignore[type-arg]
+    """The request form: an openai_compatible deployment needs its server's URL (as the API says)."""
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "ai_system", "base_model", "adapter_version", "collection", "environment", "notes",
+            "answer_backend", "inference_url", "inference_model", "requires_grounding",
+        ]  # fmt: skip
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("answer_backend") == AnswerBackend.OPENAI_COMPATIBLE and not data.get("inference_url"):
+            self.add_error(
+                "inference_url", "an openai_compatible deployment needs the inference server's URL"
+            )
+        elif data.get("inference_url"):
+            try:
+                deployments.check_inference_url(data["inference_url"])
+            except DomainError as exc:
+                self.add_error("inference_url", exc.message)
+        return data
 
 
 class RetireForm(forms.Form):
@@ -216,7 +241,8 @@ class DeploymentAdmin(PolicyAdmin):
     actions = ["generate_documentation", "approve", "activate", "retire"]
     object_actions = DEPLOYMENT_ACTIONS
     panels = ("blocked_panel", "gates_panel", "documentation_panel")
-    add_fields = ["ai_system", "base_model", "adapter_version", "collection", "environment", "notes"]
+    add_fields = list(DeploymentAddForm.Meta.fields)
+    add_form = DeploymentAddForm
     # The live gates, the blocking failures and the documentation versions are panels above these.
     readonly_fields = [
         "ai_system",
@@ -226,6 +252,10 @@ class DeploymentAdmin(PolicyAdmin):
         "environment",
         "status",
         "notes",
+        "answer_backend",
+        "inference_url",
+        "inference_model",
+        "requires_grounding",
         "requested_by",
         "approved_by",
         "approved_at",
@@ -241,6 +271,11 @@ class DeploymentAdmin(PolicyAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.add_fields if obj is None else self.readonly_fields
 
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, change, **kwargs)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return [] if obj is None else self.readonly_fields
 
@@ -254,6 +289,10 @@ class DeploymentAdmin(PolicyAdmin):
             adapter_version=data.get("adapter_version"),
             collection=data.get("collection"),
             notes=data.get("notes") or "",
+            answer_backend=data.get("answer_backend") or AnswerBackend.LOCAL,
+            inference_url=data.get("inference_url") or "",
+            inference_model=data.get("inference_model") or "",
+            requires_grounding=bool(data.get("requires_grounding")),
         )
         obj.pk = created.pk
 

@@ -41,7 +41,7 @@ class DeploymentIn(serializers.Serializer):
     environment = serializers.ChoiceField(choices=Environment.choices)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
     answer_backend = serializers.ChoiceField(choices=AnswerBackend.choices, required=False)
-    inference_url = serializers.URLField(required=False, allow_blank=True, max_length=200)
+    inference_url = serializers.CharField(required=False, allow_blank=True, max_length=200)
     inference_model = serializers.CharField(required=False, allow_blank=True, max_length=200)
     requires_grounding = serializers.BooleanField(required=False)
 

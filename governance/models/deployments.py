@@ -56,8 +56,10 @@ class Deployment(RegisterModel):
     answer_backend = models.CharField(
         max_length=30, choices=AnswerBackend.choices, default=AnswerBackend.LOCAL
     )
-    inference_url = models.URLField(
-        blank=True, help_text="openai_compatible: the server's base URL, e.g. http://vllm:8000"
+    inference_url = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="openai_compatible: the server's base URL, e.g. http://vllm:8000",
     )
     inference_model = models.CharField(
         max_length=200,

@@ -8,6 +8,7 @@ who is not the requester, every gate passing); it is then activated like any app
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -77,6 +78,8 @@ def deployment_request(
             code="inference_url_required",
             details={"field": "inference_url"},
         )
+    if inference_url:
+        check_inference_url(inference_url)
     deployment = Deployment(
         ai_system=ai_system,
         base_model=base_model,
@@ -102,6 +105,38 @@ def deployment_request(
         payload={"configuration": configuration(deployment)},
     )
     return deployment
+
+
+def check_inference_url(url: str) -> str:
+    """An http(s) base URL with a host (a compose service name like `vllm` is fine), no credentials.
+
+    Credentials in the URL would reach the audit chain and logs; a query or fragment has no meaning
+    for a base URL the API paths are appended to.
+    """
+    parsed = urlsplit(url)
+    if (
+        parsed.scheme not in ("http", "https")
+        or not parsed.hostname
+        or parsed.username
+        or parsed.password
+        or parsed.query
+        or parsed.fragment
+        or any(c.isspace() for c in url)
+    ):
+        raise ValidationFailed(
+            "inference_url must be an http(s) base URL with a host and no credentials, e.g. http://vllm:8000",
+            code="invalid_inference_url",
+            details={"field": "inference_url"},
+        )
+    try:
+        parsed.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        raise ValidationFailed(
+            "inference_url has an invalid port",
+            code="invalid_inference_url",
+            details={"field": "inference_url"},
+        ) from None
+    return url
 
 
 def configuration(deployment: Deployment) -> dict[str, Any]:

@@ -139,7 +139,7 @@ def test_the_site_root_redirects_to_the_admin() -> None:
     assert (response.status_code, response["Location"]) == (302, "/admin/")
 
 
-def test_the_api_root_lists_the_resources_of_all_three_apps(api: Any, engineer: Any) -> None:
+def test_the_api_root_lists_the_resources_of_every_app(api: Any, engineer: Any) -> None:
     response = api(engineer).get("/api/v1/")
     assert response.status_code == 200
     assert sorted(response.json()) == sorted(
@@ -160,6 +160,7 @@ def test_the_api_root_lists_the_resources_of_all_three_apps(api: Any, engineer: 
             "fine-tune-jobs",
             "adapters",
             "evaluations",
+            "answers",
         ]
     )
     assert response.json()["fine-tune-jobs"] == "http://testserver/api/v1/fine-tune-jobs/"
