@@ -646,6 +646,7 @@ class AuditEventAdmin(PolicyAdmin):
     policy_resource = "audit_event"
     offers_add = False
     offers_change = False  # the chain is append-only
+    ordering = ["-sequence"]  # what happened last first
     list_display = ["sequence", "timestamp", "actor", "action", "object_type", "object_link", "hash_short"]
     list_filter = ["action", "object_type"]
     search_fields = ["object_id", "actor"]

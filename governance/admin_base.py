@@ -7,12 +7,14 @@ by their role, never by Django's per-model permissions. Actions declare policy v
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -21,6 +23,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 from governance import ui
 from governance.errors import DomainError
@@ -84,6 +87,27 @@ class ObjectAction:
     response: bool = False
 
 
+class _Refused(Exception):
+    """A service refused an add or change form's save: shown on the form, not as a server error."""
+
+    def __init__(self, error: DomainError, form: Any) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.form = form
+
+
+def _refusal_aware(save_model: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(save_model)
+    def wrapped(self: Any, request: HttpRequest, obj: Any, form: Any, change: bool) -> Any:
+        try:
+            return save_model(self, request, obj, form, change)
+        except DomainError as exc:
+            raise _Refused(exc, form) from exc
+
+    wrapped.refusal_aware = True  # type: ignore[attr-defined]
+    return wrapped
+
+
 class PolicyAdmin(PolicyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Base of every ModelAdmin in governance, retrieval and training.
 
@@ -95,6 +119,14 @@ class PolicyAdmin(PolicyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     row: `self.live(obj, name)` puts one on the page in a box that refreshes itself (progress of a scan,
     a job, an erasure) until the fragment says its work is done.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Saves go through services; a refusal (duplicate name, invalid reference, another system's
+        # adapter) becomes an error on the form with the API's message, code and status, not a 500.
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("save_model")
+        if own is not None and not getattr(own, "refusal_aware", False):
+            cls.save_model = _refusal_aware(own)  # type: ignore[method-assign]
 
     fragments: ClassVar[tuple[str, ...]] = ()
     object_actions: ClassVar[tuple[ObjectAction, ...]] = ()
@@ -182,6 +214,60 @@ class PolicyAdmin(PolicyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         }
         return TemplateResponse(request, "admin/governance/object_action.html", context, status=status)
 
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: Any = None,
+    ) -> Any:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except _Refused as refused:  # the transaction of the save is rolled back by now
+            return self._refused_form(request, object_id, form_url, extra_context, refused)
+
+    def _refused_form(
+        self,
+        request: HttpRequest,
+        object_id: str | None,
+        form_url: str,
+        extra_context: Any,
+        refused: _Refused,
+    ) -> HttpResponse:
+        form, error = refused.form, refused.error
+        form.add_error(None, f"{error.message} ({error.code})")
+        add = object_id is None
+        obj = None if add else self.get_object(request, unquote(object_id or ""))
+        fieldsets = self.get_fieldsets(request, obj)
+        admin_form = helpers.AdminForm(
+            form,
+            list(fieldsets),  # type: ignore[arg-type]
+            {},
+            self.get_readonly_fields(request, obj),
+            model_admin=self,
+        )
+        meta = self.model._meta
+        context = {
+            **self.admin_site.each_context(request),
+            "title": (_("Add %s") if add else _("Change %s")) % meta.verbose_name,
+            "subtitle": str(obj) if obj else None,
+            "adminform": admin_form,
+            "object_id": object_id,
+            "original": obj,
+            "is_popup": False,
+            "to_field": None,
+            "media": self.media + admin_form.media,
+            "inline_admin_formsets": [],
+            "errors": helpers.AdminErrorList(form, []),
+            "preserved_filters": self.get_preserved_filters(request),
+            **(extra_context or {}),
+        }
+        response = self.render_change_form(
+            request, context, add=add, change=not add, obj=obj, form_url=form_url
+        )
+        response.status_code = error.status
+        return response
+
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
@@ -207,7 +293,7 @@ class PolicyAdmin(PolicyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     def live(self, obj: Any, name: str, *, every_s: int = 3, done: bool = False) -> SafeString:
         meta = self.model._meta
         url = reverse(f"admin:{meta.app_label}_{meta.model_name}_fragment", args=[obj.pk, name])
-        return ui.live(url, getattr(self, name)(obj), every_s=every_s, done=done)
+        return ui.live(url, getattr(self, name)(obj), every_s=every_s, done=done, reload_when_done=True)
 
 
 class PolicyTabularInline(PolicyMixin, admin.TabularInline):  # type: ignore[type-arg]

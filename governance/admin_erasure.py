@@ -20,7 +20,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -177,7 +177,7 @@ def deadline(record: ErasureRequest) -> SafeString:
     if selectors.is_overdue(record):
         late = max(-days, 0)
         text = ngettext("overdue by %(n)d day", "overdue by %(n)d days", late) % {"n": late}
-        return format_html('{} <span class="gv-overdue">{}</span>', ui.badge("overdue", _("overdue")), text)
+        return format_html('<span class="gv-overdue">{}</span>', text)
     if days == 0:
         return format_html('<span class="gv-overdue">{}</span>', _("due today"))
     return format_html("{}", ngettext("%(n)d day left", "%(n)d days left", days) % {"n": days})
@@ -216,8 +216,20 @@ def _store_names(record: ErasureRequest) -> list[str]:
 def _phase(value: Any) -> SafeString:
     if not value:
         return format_html("{}", "-")
-    shown = {k: v for k, v in value.items() if k != "run"} if isinstance(value, dict) else value
+    shown = _without_paths(value)
     return ui.json_table(shown)
+
+
+# Where files lived on the server is for the logs, not for readers of the page.
+_PATH_KEYS = ("path", "paths", "files", "file", "directory", "directories")
+
+
+def _without_paths(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_paths(v) for k, v in value.items() if k != "run" and not k.endswith(_PATH_KEYS)}
+    if isinstance(value, list):
+        return [_without_paths(v) for v in value if not (isinstance(v, str) and v.startswith("/"))]
+    return value
 
 
 def progress_table(record: ErasureRequest) -> SafeString:
@@ -266,7 +278,7 @@ def phase_times(record: ErasureRequest) -> SafeString:
         _("Purged"): ui.when(record.purged_at),
         _("Completed"): ui.when(record.completed_at),
     }
-    return format_html_join(" &middot; ", "{}: {}", ((k, v) for k, v in times.items() if v != "-"))
+    return format_html_join(mark_safe(" &middot; "), "{}: {}", ((k, v) for k, v in times.items() if v != "-"))
 
 
 def _certificate_links(record: ErasureRequest) -> SafeString:

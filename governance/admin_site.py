@@ -22,7 +22,6 @@ from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
 
 from governance import dashboard, ui
 from governance.models import AuditEvent
@@ -63,7 +62,7 @@ class GovernanceAdminSite(admin.AdminSite):
             path("dashboard/cards/", self.admin_view(self.cards_view), name="dashboard_cards"),
             path(
                 "dashboard/verify-chain/",
-                self.admin_view(require_POST(self.verify_view)),
+                self.admin_view(self.verify_view),
                 name="verify_chain",
             ),
             *super().get_urls(),
@@ -102,6 +101,8 @@ class GovernanceAdminSite(admin.AdminSite):
         """Recompute the chain now; the outcome (with the first broken sequence) becomes an audit event."""
         if not allowed(request.user, "audit_event", READ):
             raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:index"))  # the button is on the dashboard
         result = audit.audit_verify_and_record(actor=request.user)
         if result.ok:
             messages.success(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class RiskClass(models.TextChoices):
@@ -59,11 +60,11 @@ class RecordSplit(models.TextChoices):
 
 
 class DPIAStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    IN_REVIEW = "in_review", "In review"
-    APPROVED = "approved", "Approved"
-    REJECTED = "rejected", "Rejected"
-    EXPIRED = "expired", "Expired"
+    DRAFT = "draft", _("Draft")
+    IN_REVIEW = "in_review", _("In review")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    EXPIRED = "expired", _("Expired")
 
 
 class Level(models.TextChoices):
@@ -83,31 +84,31 @@ def check_in(field: str, choices: type[models.TextChoices]) -> models.Q:
 class ErasureStatus(models.TextChoices):
     """received -> in_progress -> erased -> completed; or failed, rejected (Art. 17(3)), on_hold."""
 
-    RECEIVED = "received", "Received"
-    IN_PROGRESS = "in_progress", "Logical erasure running"
-    ERASED = "erased", "Erased, purge pending"
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
-    REJECTED = "rejected", "Rejected"
-    ON_HOLD = "on_hold", "On hold"
+    RECEIVED = "received", _("Received")
+    IN_PROGRESS = "in_progress", _("Logical erasure running")
+    ERASED = "erased", _("Erased, purge pending")
+    COMPLETED = "completed", _("Completed")
+    FAILED = "failed", _("Failed")
+    REJECTED = "rejected", _("Rejected")
+    ON_HOLD = "on_hold", _("On hold")
 
 
 class ErasureGround(models.TextChoices):
     """GDPR Art. 17(3): the grounds on which an erasure request may be refused."""
 
-    FREEDOM_OF_EXPRESSION = "freedom_of_expression", "Art. 17(3)(a) freedom of expression and information"
-    LEGAL_OBLIGATION = "legal_obligation", "Art. 17(3)(b) legal obligation or public task"
-    PUBLIC_HEALTH = "public_health", "Art. 17(3)(c) public interest in public health"
-    ARCHIVING_RESEARCH = "archiving_research", "Art. 17(3)(d) archiving, research or statistics"
-    LEGAL_CLAIMS = "legal_claims", "Art. 17(3)(e) legal claims"
+    FREEDOM_OF_EXPRESSION = "freedom_of_expression", _("Art. 17(3)(a) freedom of expression and information")
+    LEGAL_OBLIGATION = "legal_obligation", _("Art. 17(3)(b) legal obligation or public task")
+    PUBLIC_HEALTH = "public_health", _("Art. 17(3)(c) public interest in public health")
+    ARCHIVING_RESEARCH = "archiving_research", _("Art. 17(3)(d) archiving, research or statistics")
+    LEGAL_CLAIMS = "legal_claims", _("Art. 17(3)(e) legal claims")
 
 
 class NameMatchDecision(models.TextChoices):
     """An officer's decision on an item matched by a person name only."""
 
-    UNDECIDED = "undecided", "Undecided"
-    CONFIRMED = "confirmed", "Confirmed: the subject's, erase it"
-    EXCLUDED = "excluded", "Excluded: someone else's, keep it"
+    UNDECIDED = "undecided", _("Undecided")
+    CONFIRMED = "confirmed", _("Confirmed: the subject's, erase it")
+    EXCLUDED = "excluded", _("Excluded: someone else's, keep it")
 
 
 class Environment(models.TextChoices):
@@ -118,11 +119,11 @@ class Environment(models.TextChoices):
 class DeploymentStatus(models.TextChoices):
     """requested -> approved -> active -> retired; approved or active -> blocked when a gate stops holding."""
 
-    REQUESTED = "requested", "Requested"
-    APPROVED = "approved", "Approved"
-    ACTIVE = "active", "Active"
-    RETIRED = "retired", "Retired"
-    BLOCKED = "blocked", "Blocked"
+    REQUESTED = "requested", _("Requested")
+    APPROVED = "approved", _("Approved")
+    ACTIVE = "active", _("Active")
+    RETIRED = "retired", _("Retired")
+    BLOCKED = "blocked", _("Blocked")
 
 
 class AnswerBackend(models.TextChoices):

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.apps import apps as django_apps
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from governance import ui
 from governance.choices import DeploymentStatus, DPIAStatus, ErasureStatus
@@ -43,13 +43,9 @@ def oversees(user: Any) -> bool:
 
 def days_left(request: ErasureRequest) -> Any:
     """'12 days left' or 'overdue by 3 days' (red), to the legal deadline (Art. 12(3))."""
-    delta = request.due_at - timezone.now()
-    days = delta.days
-    if delta.total_seconds() < 0:
-        late = -days
-        text = ngettext("overdue by %(n)d day", "overdue by %(n)d days", late) % {"n": late}
-        return format_html('<span class="gv-overdue">{}</span>', text)
-    return format_html("{}", ngettext("%(n)d day left", "%(n)d days left", days) % {"n": days})
+    from governance.admin_erasure import deadline
+
+    return deadline(request)
 
 
 def governance_cards(user: Any) -> list[Card]:
@@ -80,7 +76,7 @@ def governance_cards(user: Any) -> list[Card]:
                 key="dpias_expiring",
                 title=_("DPIAs expiring within %(days)d days") % {"days": EXPIRY_WINDOW_DAYS},
                 count=n,
-                url=_list_url(DPIA, status__exact=DPIAStatus.APPROVED),
+                url=_list_url(DPIA, status__exact=DPIAStatus.APPROVED, review_due__lte=horizon.isoformat()),
                 tone=tone_for(n),
                 lines=tuple(format_html("{} ({})", ui.link(d), d.review_due) for d in expiring[:LINES]),
                 order=20,
@@ -109,7 +105,9 @@ def governance_cards(user: Any) -> list[Card]:
 
 def _erasure_card() -> Card:
     open_requests = ErasureRequest.objects.filter(status__in=OPEN_STATUSES).order_by("due_at")
-    by_status = dict(open_requests.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    by_status = dict(
+        open_requests.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
     overdue = open_requests.filter(due_at__lt=timezone.now()).count()
     counts = format_html_join(
         " ",
@@ -129,7 +127,7 @@ def _erasure_card() -> Card:
         key="erasure_requests",
         title=_("Open erasure requests"),
         count=total,
-        url=_list_url(ErasureRequest),
+        url=_list_url(ErasureRequest, status__in=",".join(OPEN_STATUSES)),
         tone=tone_for(total, late=bool(overdue)),
         lines=tuple(lines),
         order=5,
@@ -345,6 +343,20 @@ def audit_section(system: AISystem, user: Any) -> Section | None:
             DatasetVersion.objects.filter(dataset__ai_systems=system).values_list("pk", flat=True)
         ),
     }
+    # Training and retrieval rows of the system, looked up by name (governance does not import them).
+    for label in (
+        "training.FineTuneJob",
+        "training.AdapterVersion",
+        "training.Evaluation",
+        "retrieval.Collection",
+    ):
+        try:
+            model = django_apps.get_model(label)
+        except LookupError:
+            continue
+        related[model._meta.label_lower] = list(
+            model.objects.filter(ai_system=system).values_list("pk", flat=True)
+        )
     where = Q()
     for object_type, ids in related.items():
         if ids:

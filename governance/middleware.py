@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Callable
+from urllib.parse import unquote
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -16,7 +17,7 @@ class ReaderTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        name = request.COOKIES.get("tz", "")
+        name = unquote(request.COOKIES.get("tz", ""))  # ui.js encodes the "/" of Europe/Warsaw
         try:
             zone = zoneinfo.ZoneInfo(name) if name and len(name) < 64 else None
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

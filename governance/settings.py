@@ -254,6 +254,7 @@ ERASURE_IDENTIFIER_KEY = _required_secret("ERASURE_IDENTIFIER_KEY")
 # logical erasure within this many seconds: the beat sweep purges what is due every
 # ERASURE_PURGE_SWEEP_S. 0 purges right after the logical phase.
 ERASURE_PURGE_WITHIN_S = env_int("ERASURE_PURGE_WITHIN_S", 3600)
+ERASURE_RECEIVED_MAX_AGE_DAYS = env_int("ERASURE_RECEIVED_MAX_AGE_DAYS", 366)  # older receipt dates are typos
 ERASURE_PURGE_SWEEP_S = env_int("ERASURE_PURGE_SWEEP_S", 300)
 # Deployments: how often the beat re-runs the gates of approved and active deployments (a DPIA that
 # expired, a base model tainted by hand) and blocks those that no longer pass.
@@ -377,6 +378,7 @@ if PRODUCTION:
 
 # --- DPIA -----------------------------------------------------------------------------------------
 DPIA_REVIEW_DAYS = env_int("DPIA_REVIEW_DAYS", 365)
+DPIA_REVIEW_MAX_DAYS = env_int("DPIA_REVIEW_MAX_DAYS", 3 * 366)  # the latest next review an approval may set
 
 # --- Training (LoRA fine-tune jobs) ---------------------------------------------------------------
 # training/conf.py reads these; values stay strings and numbers as the environment gives them.

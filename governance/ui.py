@@ -221,19 +221,23 @@ def column_chart(series: Sequence[tuple[str, int]], *, title: str, height: int =
     )
 
 
-def live(url: str, content: Any, *, every_s: int = 3, done: bool = False) -> SafeString:
+def live(
+    url: str, content: Any, *, every_s: int = 3, done: bool = False, reload_when_done: bool = False
+) -> SafeString:
     """A box that re-fetches its own content from `url` until a fragment says it is done.
 
     Without JavaScript the box is the page's own content and a refresh link; with it, ui.js polls `url`
-    every `every_s` seconds and stops when the fragment carries `data-poll-done`.
+    every `every_s` seconds and stops when the fragment carries `data-poll-done`. With
+    `reload_when_done`, the page reloads once then, so its other parts (status, buttons) catch up.
     """
     if done:
         return format_html('<div class="gv-live">{}</div>', content)
     return format_html(
-        '<div class="gv-live" data-poll="{}" data-poll-every="{}" aria-live="polite">{}'
+        '<div class="gv-live" data-poll="{}" data-poll-every="{}"{} aria-live="polite">{}'
         '<noscript><p><a href="">{}</a></p></noscript></div>',
         url,
         every_s,
+        mark_safe(" data-poll-reload") if reload_when_done else "",  # noqa: S308 - constant markup
         content,
         _("Refresh to see progress"),
     )

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from governance.choices import ErasureGround, ErasureStatus, NameMatchDecision, check_in
 from governance.models.base import RegisterModel
@@ -20,7 +21,7 @@ class ErasureRequest(RegisterModel):
     request ends (completed or rejected).
     """
 
-    reference = models.CharField(max_length=100, unique=True)
+    reference = models.CharField(_("reference"), max_length=100, unique=True)
     # type -> how many identifiers of that type the request named; never a value.
     identifier_types = models.JSONField(default=dict)
     # Keys of the unambiguous identifiers: an item carrying one is the subject's.
@@ -28,12 +29,18 @@ class ErasureRequest(RegisterModel):
     # Keys of person names: a name never erases on its own (several people share one).
     name_keys = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     identifiers_encrypted = models.BinaryField(null=True, blank=True, editable=False)
-    received_at = models.DateTimeField(default=timezone.now)
-    due_at = models.DateTimeField(help_text="One month after receipt, plus any extension (Art. 12(3))")
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    due_at = models.DateTimeField(
+        _("due at"), help_text=_("One month after receipt, plus any extension (Art. 12(3))")
+    )
     extension_months = models.PositiveSmallIntegerField(default=0)
     extension_reason = models.TextField(blank=True)
-    status = models.CharField(max_length=20, choices=ErasureStatus.choices, default=ErasureStatus.RECEIVED)
-    rejection_ground = models.CharField(max_length=30, choices=ErasureGround.choices, blank=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=ErasureStatus.choices, default=ErasureStatus.RECEIVED
+    )
+    rejection_ground = models.CharField(
+        _("rejection ground"), max_length=30, choices=ErasureGround.choices, blank=True
+    )
     rejection_reason = models.TextField(blank=True)
     hold_reason = models.TextField(blank=True)
     # What each participant found before execution: store -> counts.
@@ -67,6 +74,8 @@ class ErasureRequest(RegisterModel):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("erasure request")
+        verbose_name_plural = _("erasure requests")
         ordering = ["-received_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=check_in("status", ErasureStatus), name="erasure_status_valid"),
@@ -117,7 +126,8 @@ class ErasureNameMatch(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        verbose_name_plural = "erasure name matches"
+        verbose_name = _("erasure name match")
+        verbose_name_plural = _("erasure name matches")
         ordering = ["request", "store", "kind", "object_id"]
         constraints = [
             models.UniqueConstraint(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from governance.choices import AISystemStatus, Approach, DeclarationStatus, RiskClass, check_in
@@ -25,7 +26,9 @@ class AISystem(RegisterModel):
     advisor_assessment = models.JSONField(default=dict, blank=True)
     human_oversight = models.TextField(blank=True, max_length=FACT_MAX_CHARS)
     # Evaluations of adapters built for this system pass when their score reaches this threshold.
-    evaluation_threshold = models.FloatField(default=0.5)
+    evaluation_threshold = models.FloatField(
+        default=0.5, validators=[MinValueValidator(0), MaxValueValidator(1)]
+    )
     # Retraining policy after an erasure request taints an adapter: queue a job on the cleaned version.
     retrain_on_erasure = models.BooleanField(
         default=False,
@@ -35,10 +38,14 @@ class AISystem(RegisterModel):
     # Retraining signal from answers (answers/signal.py): over the last `retrain_signal_window` answers of
     # a deployment, the share of hand-offs and negative feedback above this threshold flags it.
     retrain_signal_threshold = models.FloatField(
-        default=0.3, help_text="Share (0-1) of hand-offs and negative feedback that calls for a retrain"
+        default=0.3,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Share (0-1) of hand-offs and negative feedback that calls for a retrain",
     )
     retrain_signal_window = models.PositiveIntegerField(
-        default=50, help_text="How many of a deployment's latest answers the share is taken over"
+        default=50,
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+        help_text="How many of a deployment's latest answers the share is taken over",
     )
     status = models.CharField(max_length=20, choices=AISystemStatus.choices, default=AISystemStatus.DRAFT)
     # Who classified the system and when: a risk class nobody decided (the default an engineer's

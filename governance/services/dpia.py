@@ -125,7 +125,20 @@ def dpia_approve(*, actor: User, dpia: DPIA, review_due: dt.date | None = None, 
     today = timezone.localdate()
     due = review_due or today + dt.timedelta(days=settings.DPIA_REVIEW_DAYS)
     if due <= today:
-        raise ValidationFailed("review_due must be in the future", code="invalid_review_due")
+        raise ValidationFailed(
+            "the next review date must be in the future",
+            code="invalid_review_due",
+            details={"field": "review_due"},
+        )
+    latest = today + dt.timedelta(days=settings.DPIA_REVIEW_MAX_DAYS)
+    if due > latest:
+        # A DPIA is reviewed when the processing changes and at least this often (Art. 35(11)).
+        raise ValidationFailed(
+            f"the next review date must be within {settings.DPIA_REVIEW_MAX_DAYS} days "
+            f"(by {latest.isoformat()})",
+            code="invalid_review_due",
+            details={"field": "review_due", "latest": latest.isoformat()},
+        )
     dpia.status, dpia.reviewer, dpia.approved_at = DPIAStatus.APPROVED, actor, timezone.now()
     dpia.review_due, dpia.review_comment = due, comment
     dpia.save()

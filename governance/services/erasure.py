@@ -191,6 +191,13 @@ def erasure_request_create(
     validated = validate_identifiers(identifiers)
     now = timezone.now()
     received = received_at or now
+    if received < now - timedelta(days=settings.ERASURE_RECEIVED_MAX_AGE_DAYS):
+        raise ValidationFailed(
+            f"received_at is more than {settings.ERASURE_RECEIVED_MAX_AGE_DAYS} days ago; "
+            "record a request when it arrives",
+            code="received_too_long_ago",
+            details={"field": "received_at"},
+        )
     if received > now + timedelta(minutes=5):
         raise ValidationFailed(
             "received_at cannot be in the future", code="received_in_future", details={"field": "received_at"}

@@ -150,7 +150,7 @@ def test_a_review_date_in_the_past_is_refused_with_the_services_code(engineer: A
     )
 
     assert response.status_code == 400
-    assert shown(response) == ["review_due must be in the future (invalid_review_due)"]
+    assert shown(response) == ["the next review date must be in the future (invalid_review_due)"]
     assert DPIA.objects.get(pk=record.pk).status == DPIAStatus.IN_REVIEW
 
 

@@ -48,7 +48,11 @@
           box.innerHTML = html;
           box.setAttribute("data-poll-count", String(parseInt(box.getAttribute("data-poll-count") || "0", 10) + 1));
           if (!box.querySelector("[data-poll-done]")) { window.setTimeout(tick, every); }
-          else { box.setAttribute("data-poll-state", "done"); }
+          else {
+            box.setAttribute("data-poll-state", "done");
+            // The work ended: the page's status, buttons and charts are stale; show them as they are now.
+            if (box.hasAttribute("data-poll-reload")) { window.location.reload(); }
+          }
         })
         .catch(function () { box.setAttribute("data-poll-state", "stopped"); });
     };
