@@ -6,34 +6,49 @@ the panel are added to the registered admin when the app is ready, as erasure pa
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from governance import ui
 from governance.admin_base import ObjectAction, PolicyAdmin
 from governance.choices import DeploymentStatus
 from governance.models import Deployment
+from governance.policy import REVIEW
+
+# Lazy: the button is built at import, and its label is read in the reader's language.
+_lazy = cast("Callable[[str], str]", gettext_lazy)
 
 
 def _retrain(request: HttpRequest, deployment: Any, data: dict[str, Any]) -> Any:
     from answers.services import deployment_retrain
 
-    return deployment_retrain(actor=request.user, deployment=deployment)
+    job, created = deployment_retrain(actor=request.user, deployment=deployment)
+    if not created:
+        messages.info(
+            request,
+            _("Fine-tune job #%(job)s was already queued for this dataset version; no new job was created.")
+            % {"job": job.pk},
+        )
+    return job
 
 
 RETRAIN = ObjectAction(
     name="queue_retrain",
-    label="Queue a retrain on the newest dataset version",
-    verb="review",
+    label=_lazy("Queue a retrain on the newest dataset version"),
+    verb=REVIEW,
     run=_retrain,
-    intro="A fine-tune job on the newest ready version of the adapter's dataset, with the adapter's "
-    "hyper-parameters, through the same gates as any job. The new adapter is a candidate: it is "
-    "evaluated and approved before any deployment uses it.",
+    intro=_lazy(
+        "A fine-tune job on the newest ready version of the adapter's dataset, with the adapter's "
+        "hyper-parameters, through the same gates as any job. The new adapter is a candidate: it is "
+        "evaluated and approved before any deployment uses it."
+    ),
     applies=lambda d: (
         d.adapter_version_id is not None and d.status in (DeploymentStatus.ACTIVE, DeploymentStatus.BLOCKED)
     ),
@@ -57,7 +72,7 @@ def signal_panel(self: Any, request: HttpRequest, deployment: Deployment) -> Saf
             "(%(share)s%%; threshold %(threshold)s%%)."
         )
         % {
-            "weak": signal["handoffs"] + signal["negative_feedback"],
+            "weak": signal["weak"],
             "n": signal["answers"],
             "share": round(signal["share"] * 100),
             "threshold": round(signal["threshold"] * 100),

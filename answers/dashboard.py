@@ -22,7 +22,7 @@ def retrain_cards(user: Any) -> list[Card]:
         format_html(
             "{}: {} of the last {} answers handed off or rated wrong ({}%, threshold {}%)",
             ui.link(deployment),
-            signal["handoffs"] + signal["negative_feedback"],
+            signal["weak"],
             signal["answers"],
             round(signal["share"] * 100),
             round(signal["threshold"] * 100),

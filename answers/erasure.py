@@ -40,6 +40,11 @@ def _subject(scope: ErasureScope) -> QuerySet[AnswerRecord]:
     return AnswerRecord.objects.filter(where)
 
 
+def _pending(scope: ErasureScope) -> QuerySet[AnswerRecord]:
+    """The subject's rows not redacted yet under this request (a redacted row has no keys left)."""
+    return _subject(scope).exclude(question_masked=redaction(scope), subject_keys=[])
+
+
 def _name_only(scope: ErasureScope) -> list[NameOnlyMatch]:
     if not scope.name_keys:
         return []
@@ -53,14 +58,14 @@ def _name_only(scope: ErasureScope) -> list[NameOnlyMatch]:
 
 
 def erasure_find(scope: ErasureScope) -> dict[str, Any]:
-    return {"counts": {"answers": _subject(scope).count()}, "name_only": _name_only(scope)}
+    return {"counts": {"answers": _pending(scope).count()}, "name_only": _name_only(scope)}
 
 
+@transaction.atomic  # the orchestrator's transaction when it calls; its own when called alone
 def erasure_erase(scope: ErasureScope) -> dict[str, Any]:
     started = time.monotonic()
     marker = redaction(scope)
-    rows = _subject(scope).exclude(question_masked=marker, subject_keys=[])
-    ids = list(rows.select_for_update().values_list("pk", flat=True))
+    ids = list(_pending(scope).select_for_update().values_list("pk", flat=True))
     AnswerRecord.objects.filter(pk__in=ids).update(
         question_masked=marker, answer_masked=marker, subject_keys=[], pii_summary={}
     )
@@ -109,7 +114,7 @@ def erasure_purge(scope: ErasureScope, erased: dict[str, Any]) -> dict[str, Any]
 
 def erasure_verify(scope: ErasureScope) -> dict[str, Any]:
     """No answer carries the subject's keys, and (with the identifiers) no text contains them."""
-    by_keys = _subject(scope).exclude(question_masked=redaction(scope), subject_keys=[]).count()
+    by_keys = _pending(scope).count()
     result: dict[str, Any] = {"answers_by_keys": by_keys}
     unsearchable: list[str] = []
     if scope.identifiers:
@@ -124,6 +129,8 @@ def erasure_verify(scope: ErasureScope) -> dict[str, Any]:
             unsearchable.extend(TEXT_FIELDS)
         else:
             result["answer_texts"] = {field: int(n) for field, n in zip(TEXT_FIELDS, row, strict=True)}
+    else:
+        unsearchable.append("text: no identifiers were given")  # never ok without the text search
     left = by_keys + sum(result.get("answer_texts", {}).values())
     result["unsearchable"] = unsearchable
     result["ok"] = left == 0 and not unsearchable

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from answers import backends, prompting, ratelimit
@@ -88,8 +88,13 @@ def _require_active(deployment: Deployment) -> None:
     if deployment.status != DeploymentStatus.ACTIVE:
         details: dict[str, Any] = {"status": deployment.status}
         if deployment.status == DeploymentStatus.BLOCKED:
+            # Gate reports carry `message`; reasons written by hand elsewhere carry `reason`.
             details["blocked_reasons"] = [
-                {"code": r.get("code"), "message": r.get("message", "")}
+                {
+                    "code": r.get("code") or r.get("gate"),
+                    "message": r.get("message") or r.get("reason") or "",
+                    "remedy": r.get("remedy", ""),
+                }
                 for r in deployment.blocked_reasons or []
             ]
         raise Conflict(
@@ -121,6 +126,22 @@ def deployment_answer(
         1,
         settings.ANSWER_MAX_NEW_TOKENS,
     )
+    limit = deployment.base_model.max_sequence_length
+    if max_new_tokens >= limit:
+        # Refused before anything is retrieved, logged or counted: no prompt fits beside it.
+        raise ValidationFailed(
+            f"max_new_tokens={max_new_tokens} leaves no room for the prompt in the model's context of "
+            f"{limit} tokens",
+            code="max_new_tokens_too_large",
+            details={"field": "max_new_tokens", "context": limit},
+        )
+    if actor is not None:  # counted before any work, so a throttled caller costs nothing more
+        allowed_now, retry_after = ratelimit.hit(actor.pk)
+        if not allowed_now:
+            raise RateLimited(
+                f"more than {settings.ANSWER_RATE_PER_MINUTE} answers a minute; try again in {retry_after} s",
+                details={"retry_after_s": retry_after},
+            )
     scan = pii.scan_text(question)
     keys = scan.subject_keys()
     if suppressed(keys):
@@ -128,24 +149,17 @@ def deployment_answer(
             "the question names a person whose data was erased; it is not answered",
             code="suppressed_subject",
         )
-    if actor is not None:
-        allowed_now, retry_after = ratelimit.hit(actor.pk)
-        if not allowed_now:
-            raise RateLimited(
-                f"more than {settings.ANSWER_RATE_PER_MINUTE} answers a minute; try again in {retry_after} s",
-                details={"retry_after_s": retry_after},
-            )
     timings: dict[str, float] = {}
 
     fragments: list[dict[str, Any]] = []
     collection = deployment.collection
     min_score = None
     if collection is not None:
-        from retrieval.services.search import collection_query
+        from retrieval.services.search import collection_retrieve
 
+        # No query log row: this answer's record is the Art. 12 record of the retrieval too.
         step = time.perf_counter()
-        found = collection_query(actor=actor, collection=collection, query=question, k=k)
-        fragments = found.results
+        fragments = collection_retrieve(actor=actor, collection=collection, query=question, k=k)
         min_score = collection.min_score
         timings["retrieval_ms"] = _ms(step)
 
@@ -180,7 +194,6 @@ def deployment_answer(
     step = time.perf_counter()
     messages = [{"role": "user", "content": prompting.fill(template, question=question, fragments=fragments)}]
     prompt_tokens = len(local.prompt_ids(deployment.base_model, messages))
-    limit = deployment.base_model.max_sequence_length
     if prompt_tokens + max_new_tokens > limit:
         raise ValidationFailed(
             f"the prompt takes {prompt_tokens} tokens; with max_new_tokens={max_new_tokens} it exceeds the "
@@ -265,11 +278,18 @@ def answer_feedback(*, actor: User, record: AnswerRecord, rating: Any, correctio
             code="invalid_correction",
             details={"field": "correction"},
         )
-    record = AnswerRecord.objects.select_for_update().get(pk=record.pk)
     masked, keys = "", []
     if correction.strip():
         scan = pii.scan_text(correction)
         masked, keys = pii.mask_text(correction, scan), scan.subject_keys()
+        if suppressed(keys):
+            # Like a question: the register takes in nothing more about a person whose data was erased.
+            raise Conflict(
+                "the correction names a person whose data was erased; it is not stored",
+                code="suppressed_subject",
+                details={"field": "correction"},
+            )
+    record = AnswerRecord.objects.select_for_update().get(pk=record.pk)
     record.feedback_rating = rating
     record.feedback_correction_masked = masked
     record.subject_keys = sorted(set(record.subject_keys) | set(keys))
@@ -314,7 +334,7 @@ def retraining_signal(deployment: Deployment) -> dict[str, Any]:
     handoffs = sum(1 for handoff, _ in latest if handoff)
     negative = sum(1 for _, rating in latest if rating == -1)
     weak = sum(1 for handoff, rating in latest if handoff or rating == -1)
-    share = weak / answered if answered else 0.0
+    share = weak / answered if answered else 0.0  # an answer handed off and rated wrong counts once
     enough = answered >= min(window, settings.ANSWER_SIGNAL_MIN_ANSWERS)
     return {
         "deployment": deployment.pk,
@@ -322,6 +342,7 @@ def retraining_signal(deployment: Deployment) -> dict[str, Any]:
         "answers": answered,
         "handoffs": handoffs,
         "negative_feedback": negative,
+        "weak": weak,
         "share": round(share, 4),
         "threshold": system.retrain_signal_threshold,
         "flagged": bool(enough and share > system.retrain_signal_threshold),
@@ -358,33 +379,71 @@ def newest_version_for_retrain(deployment: Deployment) -> DatasetVersion:
     return newest
 
 
-def deployment_retrain(*, actor: User, deployment: Deployment) -> Any:
-    """Queue a fine-tune job on the newest ready version of the adapter's dataset, through the gates."""
+RETRAINABLE = (DeploymentStatus.ACTIVE, DeploymentStatus.BLOCKED)
+
+
+def _retrain_key(deployment: Deployment, version: DatasetVersion) -> str:
+    return f"retrain-signal-deployment-{deployment.pk}-version-{version.pk}"
+
+
+def deployment_retrain(*, actor: User, deployment: Deployment) -> tuple[Any, bool]:
+    """Queue a fine-tune job on the newest ready version of the adapter's dataset, through the gates.
+
+    (job, created). One job per deployment and dataset version, whoever asks: a second press, by the
+    same officer or another, returns the job already queued, running or done. Only a failed or
+    cancelled one is tried again, under a new idempotency key.
+    """
+    from training.choices import JobStatus
+    from training.models import FineTuneJob
     from training.services import jobs
 
     require(actor, RESOURCE, REVIEW)
+    if deployment.status not in RETRAINABLE:
+        raise Conflict(
+            f"deployment #{deployment.pk} is {deployment.status}: only an active or blocked deployment "
+            "is retrained",
+            code="deployment_not_retrainable",
+            details={"status": deployment.status},
+        )
     newest = newest_version_for_retrain(deployment)
     adapter = deployment.adapter_version
     assert adapter is not None
+    key = _retrain_key(deployment, newest)
     signal = retraining_signal(deployment)
+    refused: DomainError | None = None
     with transaction.atomic():
-        job, created = jobs.fine_tune_job_create(
-            actor=actor,
-            ai_system=deployment.ai_system,
-            base_model=adapter.base_model,
-            dataset_version=newest,
-            hyperparameters=adapter.job.hyperparameters,
-            seed=adapter.job.seed,
-            idempotency_key=f"retrain-signal-deployment-{deployment.pk}-version-{newest.pk}",
+        # Two officers at once: the second waits here, then finds the first one's job.
+        Deployment.objects.select_for_update().filter(pk=deployment.pk).first()
+        earlier = FineTuneJob.objects.filter(
+            Q(idempotency_key=key) | Q(idempotency_key__startswith=f"{key}-try-")
         )
-        if created:
-            audit_record(
+        live = earlier.exclude(status__in=[JobStatus.FAILED, JobStatus.CANCELLED]).order_by("pk").first()
+        if live is not None:
+            return live, False
+        tries = earlier.count()
+        try:
+            job, created = jobs.fine_tune_job_create(
                 actor=actor,
-                action="deployment.retrain_queued",
-                obj=deployment,
-                payload={"job": job.pk, "dataset_version": newest.pk, "signal": signal},
+                ai_system=deployment.ai_system,
+                base_model=adapter.base_model,
+                dataset_version=newest,
+                hyperparameters=adapter.job.hyperparameters,
+                seed=adapter.job.seed,
+                idempotency_key=f"{key}-try-{tries + 1}" if tries else key,
             )
-    return job
+        except DomainError as exc:
+            refused = exc  # raised after the block, so the gates' refusal event is kept
+        else:
+            if created:
+                audit_record(
+                    actor=actor,
+                    action="deployment.retrain_queued",
+                    obj=deployment,
+                    payload={"job": job.pk, "dataset_version": newest.pk, "signal": signal},
+                )
+    if refused is not None:
+        raise refused
+    return job, created
 
 
 def answers_for(actor: User) -> Any:

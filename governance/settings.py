@@ -268,6 +268,9 @@ ANSWER_RATE_PER_MINUTE = env_int("ANSWER_RATE_PER_MINUTE", 60)  # per user (toke
 ANSWER_LOCAL_MAX_MODELS = env_int("ANSWER_LOCAL_MAX_MODELS", 2)  # loaded per process, least recent unloaded
 ANSWER_HTTP_TIMEOUT_S = env_float("ANSWER_HTTP_TIMEOUT_S", 30.0)
 ANSWER_HTTP_RETRIES = env_int("ANSWER_HTTP_RETRIES", 2)  # on 5xx and refused connections
+ANSWER_INFERENCE_API_KEY = (
+    env("ANSWER_INFERENCE_API_KEY", "") or ""
+)  # sent as a Bearer token (vLLM --api-key)
 ANSWER_HTTP_MAX_BYTES = env_int("ANSWER_HTTP_MAX_BYTES", 4 * 1024 * 1024)
 ANSWER_BREAKER_FAILURES = env_int("ANSWER_BREAKER_FAILURES", 5)
 ANSWER_BREAKER_RESET_S = env_float("ANSWER_BREAKER_RESET_S", 30.0)

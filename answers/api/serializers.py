@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from answers.models import AnswerRecord, PromptTemplate
 
 
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only: DRF's IntegerField reads "3" and 3.0 as 3, which hid typed-wrong clients."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
 class AnswerIn(serializers.Serializer):
     question = serializers.CharField(trim_whitespace=False, allow_blank=True)
-    k = serializers.IntegerField(required=False, help_text="Fragments to retrieve, 1-20 (default 5)")
-    max_new_tokens = serializers.IntegerField(
+    k = StrictIntegerField(required=False, help_text="Fragments to retrieve, 1-20 (default 5)")
+    max_new_tokens = StrictIntegerField(
         required=False, help_text="Tokens to generate at most; prompt + this must fit the model's context"
     )
 
 
-class CitationOut(serializers.Serializer):
+class AnswerCitationOut(serializers.Serializer):
     number = serializers.IntegerField(help_text="The [n] the prompt numbered the fragment with")
     chunk_id = serializers.IntegerField()
     score = serializers.FloatField()
@@ -28,7 +39,7 @@ class AnswerOut(serializers.Serializer):
     handoff = serializers.BooleanField(source="record.handoff")
     reason = serializers.CharField(source="record.handoff_reason", allow_blank=True)
     answer = serializers.CharField(allow_blank=True)
-    citations = CitationOut(many=True)
+    citations = AnswerCitationOut(many=True)
     timings = serializers.DictField(source="record.timings", child=serializers.FloatField())
     deployment = serializers.IntegerField(source="record.deployment_id")
     base_model = serializers.IntegerField(source="record.base_model_id")
@@ -54,7 +65,7 @@ class AnswerRecordOut(serializers.ModelSerializer):
 
 
 class FeedbackIn(serializers.Serializer):
-    rating = serializers.IntegerField(help_text="-1 wrong, 0 neutral, 1 right")
+    rating = StrictIntegerField(help_text="-1 wrong, 0 neutral, 1 right")
     correction = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
 
 
@@ -79,6 +90,9 @@ class SignalOut(serializers.Serializer):
     answers = serializers.IntegerField()
     handoffs = serializers.IntegerField()
     negative_feedback = serializers.IntegerField()
+    weak = serializers.IntegerField(
+        help_text="Answers handed off or rated wrong (one that is both counts once)"
+    )
     share = serializers.FloatField()
     threshold = serializers.FloatField()
     flagged = serializers.BooleanField()

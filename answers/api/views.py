@@ -35,8 +35,11 @@ class DeploymentAnswerViewSet(viewsets.GenericViewSet[Deployment]):
     filterset_class = None
 
     def get_queryset(self) -> Any:
-        return deployment_list().select_related(
-            "base_model", "adapter_version", "collection", "documentation"
+        # What an answer reads, in one query; the large JSON columns (gates, documentation facts) stay behind.
+        return (
+            Deployment.objects.select_related("base_model", "adapter_version", "collection", "documentation")
+            .defer("gate_results", "documentation__facts", "documentation__missing")
+            .order_by("pk")
         )
 
     @extend_schema(request=s.AnswerIn, responses={200: s.AnswerOut})
@@ -47,12 +50,17 @@ class DeploymentAnswerViewSet(viewsets.GenericViewSet[Deployment]):
         result = services.deployment_answer(actor=request.user, deployment=deployment, **data)
         return Response(s.AnswerOut(result).data)
 
-    @extend_schema(request=None, responses={201: s.RetrainOut})
+    @extend_schema(request=None, responses={201: s.RetrainOut, 200: s.RetrainOut})
     def retrain(self, request: Request, pk: int) -> Response:
-        """Queue a retrain on the newest ready dataset version (an officer, through the gates)."""
+        """Queue a retrain on the newest ready dataset version (an officer, through the gates).
+
+        201 with the new job; 200 with the job already queued for that version (nothing new is created).
+        """
         _no_body(request)
-        job = services.deployment_retrain(actor=request.user, deployment=self.get_object())
-        return Response(s.RetrainOut(job).data, status=status.HTTP_201_CREATED)
+        job, created = services.deployment_retrain(actor=request.user, deployment=self.get_object())
+        return Response(
+            s.RetrainOut(job).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
 
 class DeploymentPromptViewSet(viewsets.GenericViewSet[Deployment]):

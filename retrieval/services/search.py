@@ -25,6 +25,7 @@ from django.utils.timezone import is_naive, make_aware
 
 from governance import pii
 from governance.errors import ValidationFailed
+from governance.policy import READ, require
 from governance.roles import User, user_or_none
 from retrieval import embedding, storage
 from retrieval.choices import DocumentStatus, IndexState, SearchMode
@@ -292,6 +293,27 @@ def collection_query(
             duration_ms=round((time.monotonic() - started) * 1000, 3),
         )
     return QueryAnswer(results=results, no_relevant_fragment=not results, log=log)
+
+
+def collection_retrieve(
+    *, actor: User, collection: Collection, query: str, k: int = 5, min_score: float | None = None
+) -> list[dict[str, Any]]:
+    """The cited chunks above the threshold, without a query log row.
+
+    For a caller that keeps its own Art. 12 record of the retrieval (an answer record holds the chunk
+    ids and scores): one record per question, and the question is scanned for PII once, by the caller.
+    """
+    require(actor, "collection", READ)
+    _check_query(query, k, min_score)
+    threshold = collection.min_score if min_score is None else float(min_score)
+    vector = embedding.embed(embedding.load_model(collection.embedding_model), [query])[0]
+    with transaction.atomic():
+        found = search_vectors(collection, vector, k=k)
+        hits = [hit for hit in found.hits if hit.score >= threshold]
+        documents = Document.objects.only("pk", "external_id", "title", "source").in_bulk(
+            {hit.document_id for hit in hits}
+        )
+    return [_cited(hit, documents[hit.document_id]) for hit in hits if hit.document_id in documents]
 
 
 def _cited(hit: storage.Hit, document: Document) -> dict[str, Any]:

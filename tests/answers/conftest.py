@@ -19,6 +19,8 @@ from retrieval.models import Collection
 from retrieval.services import collections
 from tests.retrieval.conftest import doc, ingest_now
 from tests.training.conftest import (  # noqa: F401 - fixtures
+    _clear_hooks,
+    _training_settings,
     adapter,
     ai_system,
     approved_dpia,

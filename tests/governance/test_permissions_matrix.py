@@ -506,7 +506,7 @@ def test_each_matrix_line_lists_exactly_the_methods_its_view_offers() -> None:
 # page's `offers_add` / `offers_change`; a registered model without a line in ADMIN_ROWS, or an action
 # without a line in ADMIN_ACTIONS, fails `test_every_admin_model_and_action_has_a_line`.
 
-OWN_APPS = ("governance", "retrieval", "training")
+OWN_APPS = ("governance", "retrieval", "training", "answers")
 
 
 def _third_party_admin_models() -> tuple[str, ...]:
@@ -577,7 +577,21 @@ def _admin_rows(world: World) -> dict[str, Any]:
         "governance.erasurenamematch": world.name_match,
         "governance.suppressedkey": world.suppression,
         "governance.deployment": world.deployment,
+        **_answer_rows(world.deployment, base_model),
     }
+
+
+def _answer_rows(deployment: Any, base_model: Any) -> dict[str, Any]:
+    from answers.models import AnswerRecord, PromptTemplate
+
+    template = PromptTemplate.objects.create(
+        deployment=deployment, version=1, text="{question}", sha256="5" * 64
+    )
+    record = AnswerRecord.objects.create(
+        deployment=deployment, base_model=base_model, prompt_template_version=1,
+        prompt_template_sha256="5" * 64, backend="local", k=5, question_masked="How long do refunds take?",
+    )  # fmt: skip
+    return {"answers.answerrecord": record, "answers.prompttemplate": template}
 
 
 ADMIN_ROWS = (
@@ -585,7 +599,7 @@ ADMIN_ROWS = (
     "governance.auditevent", "retrieval.collection", "retrieval.document", "retrieval.querylog",
     "training.basemodel", "training.finetunejob", "training.adapterversion", "training.evaluation",
     "governance.erasurerequest", "governance.erasurenamematch", "governance.suppressedkey",
-    "governance.deployment",
+    "governance.deployment", "answers.answerrecord", "answers.prompttemplate",
 )  # fmt: skip
 
 
