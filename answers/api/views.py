@@ -29,6 +29,7 @@ def _no_body(request: Request) -> None:
 class DeploymentAnswerViewSet(viewsets.GenericViewSet[Deployment]):
     """POST /deployments/{id}/answer/ and /retrain/: what uses the answer register's policy line."""
 
+    serializer_class = s.AnswerIn  # what OPTIONS describes (DRF's metadata asks for one)
     policy_resource = "answer"
     policy_verbs = {"answer": WRITE, "retrain": REVIEW}
     parser_classes = [BoundedJSONParser]
@@ -66,6 +67,7 @@ class DeploymentAnswerViewSet(viewsets.GenericViewSet[Deployment]):
 class DeploymentPromptViewSet(viewsets.GenericViewSet[Deployment]):
     """A deployment's prompt templates and retraining signal: readable by everyone who reads deployments."""
 
+    serializer_class = s.PromptTemplateIn  # what OPTIONS describes (DRF's metadata asks for one)
     policy_resource = "deployment"
     policy_verbs = {"prompt_templates": READ, "prompt_template_create": WRITE, "retraining_signal": READ}
     parser_classes = [BoundedJSONParser]
