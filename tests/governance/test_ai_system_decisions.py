@@ -127,6 +127,8 @@ def test_an_officer_classifies_a_system_in_the_admin_through_the_service(officer
         "approach": "rag",
         "human_oversight": "",
         "evaluation_threshold": "" if system.evaluation_threshold is None else system.evaluation_threshold,
+        "retrain_signal_threshold": system.retrain_signal_threshold,  # the fields a browser sends as shown
+        "retrain_signal_window": system.retrain_signal_window,
         "status": "draft",
         "declaration_status": "not_started",  # the select a browser always sends
     }

@@ -108,7 +108,7 @@ def test_a_store_that_dies_half_way_leaves_nothing_half_done_and_the_redelivery_
         lambda: (r := ErasureRequest.objects.get(pk=request.pk)).status == "erased" and r, timeout=120
     )
     # (It could only finish by taking the row over from the dead owner.)
-    assert sorted(erasure.store_results(done)) == ["datasets", "retrieval", "training"]
+    assert sorted(erasure.store_results(done)) == ["answers", "datasets", "retrieval", "training"]
     assert (
         done.results["datasets"]["counts"]
         == replaced
