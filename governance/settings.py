@@ -245,6 +245,12 @@ PII_SCORE_THRESHOLD = env_float("PII_SCORE_THRESHOLD", 0.5)
 # region first; each region is one more phonenumbers pass (~2 ms of CPU per KB). DE is left out: its
 # numbering plan accepts amounts such as "3538.11" and groups of IBAN digits.
 PII_PHONE_REGIONS = tuple((env("PII_PHONE_REGIONS", "PL,GB,US") or "").split(","))
+# Worker processes for large scans (a dataset batch, a big document); 1 scans in the calling process.
+# Each worker holds its own scanner (about 250 MB). Default: the cores this process may run on.
+PII_SCAN_PROCESSES = env_int(
+    "PII_SCAN_PROCESSES",
+    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
+)
 # Most identifiers one erasure request may name (governance.pii.identifiers); more is refused with 400.
 ERASURE_MAX_IDENTIFIERS = env_int("ERASURE_MAX_IDENTIFIERS", 10_000)
 # Encrypts an erasure request's raw identifiers while it runs (verification searches text for them after
@@ -430,6 +436,9 @@ RETRIEVAL_BULK_RATIO = env_float("RETRIEVAL_BULK_RATIO", 1.0)
 RETRIEVAL_MAINTENANCE_WORK_MEM = env("RETRIEVAL_MAINTENANCE_WORK_MEM", "1GB")
 RETRIEVAL_MAINTENANCE_WORKERS = env_int("RETRIEVAL_MAINTENANCE_WORKERS", 2)
 RETRIEVAL_HNSW_EF_SEARCH = env_int("RETRIEVAL_HNSW_EF_SEARCH", 64)
+RETRIEVAL_HYBRID_CANDIDATES = env_int("RETRIEVAL_HYBRID_CANDIDATES", 40)
+RETRIEVAL_RRF_K = env_int("RETRIEVAL_RRF_K", 60)
+RETRIEVAL_HYBRID_LEXICAL_WEIGHT = env_float("RETRIEVAL_HYBRID_LEXICAL_WEIGHT", 1.0)
 RETRIEVAL_EXACT_MAX_ROWS = env_int("RETRIEVAL_EXACT_MAX_ROWS", 10_000)
 RETRIEVAL_EXACT_MAX_FRACTION = env_float("RETRIEVAL_EXACT_MAX_FRACTION", 0.1)
 RETRIEVAL_PURGE_METHOD = env("RETRIEVAL_PURGE_METHOD", "reindex")

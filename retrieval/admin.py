@@ -31,7 +31,7 @@ from governance.admin_base import PolicyAdmin
 from governance.errors import DomainError
 from governance.policy import READ, allowed
 from retrieval import selectors
-from retrieval.choices import IN_FLIGHT, DocumentStatus, IndexState
+from retrieval.choices import IN_FLIGHT, DocumentStatus, IndexState, RetrievalMode
 from retrieval.dashboard import ATTENTION, ATTENTION_PARAM, FAILED, INDEXING, document_list_url
 from retrieval.dashboard import status_badge as document_status
 from retrieval.models import Collection, Document, QueryLog
@@ -39,7 +39,8 @@ from retrieval.services import collections, documents, search
 
 CREATE_FIELDS = (
     "name", "ai_system", "description", "embedding_model", "embedding_dimension", "chunk_size",
-    "chunk_overlap", "pii_policy", "hnsw_m", "hnsw_ef_construction", "min_score",
+    "chunk_overlap", "pii_policy", "hnsw_m", "hnsw_ef_construction", "min_score", "retrieval_mode",
+    "text_search_config", "embed_title", "chunk_header",
 )  # fmt: skip
 
 
@@ -68,6 +69,8 @@ class CollectionForm(forms.ModelForm):
                     chunk_overlap=data.get("chunk_overlap"),
                     hnsw_m=data.get("hnsw_m"),
                     hnsw_ef_construction=data.get("hnsw_ef_construction"),
+                    text_search_config=data.get("text_search_config") or "english",
+                    chunk_header=data.get("chunk_header") or "",
                 )
             except DomainError as exc:
                 raise forms.ValidationError(exc.message, code=exc.code) from None
@@ -119,6 +122,14 @@ class TryQueryForm(forms.Form):
     k = forms.IntegerField(label=_("Results (k)"), required=False, initial=5)
     min_score = forms.FloatField(
         label=_("Threshold"), required=False, help_text=_("Empty: the collection's own threshold")
+    )
+    mode = forms.ChoiceField(
+        label=_("Ranking"),
+        required=False,
+        choices=[("", _("the collection's default")), *RetrievalMode.choices],
+    )
+    group_by_document = forms.BooleanField(
+        label=_("One result per document"), required=False, help_text=_("The best chunk of each document")
     )
 
 
@@ -212,6 +223,23 @@ class CollectionAdmin(PolicyAdmin):
                 % {"size": obj.chunk_size, "overlap": obj.chunk_overlap},
             ),
             (_("Personal data"), ui.badge(obj.pii_policy, obj.get_pii_policy_display(), tone_of=ui.INFO)),
+            (
+                _("Retrieval"),
+                format_html(
+                    "{} {}",
+                    ui.badge(obj.retrieval_mode, obj.get_retrieval_mode_display(), tone_of=ui.INFO),
+                    gettext(
+                        "full-text language: %(config)s; title embedded with each chunk: %(title)s%(header)s"
+                    )
+                    % {
+                        "config": obj.text_search_config,
+                        "title": gettext("yes") if obj.embed_title else gettext("no"),
+                        "header": (gettext("; header: %(header)s") % {"header": obj.chunk_header})
+                        if obj.chunk_header
+                        else "",
+                    },
+                ),
+            ),
             (
                 _("Relevance threshold"),
                 gettext("%(score)s (below it a query answers 'no relevant fragment')")
@@ -337,6 +365,8 @@ class CollectionAdmin(PolicyAdmin):
                         query=data["query"],
                         k=5 if data["k"] is None else data["k"],
                         min_score=data["min_score"],
+                        mode=data["mode"] or None,
+                        group_by_document=bool(data["group_by_document"]),
                     )
                 except DomainError as exc:
                     error, status = exc, exc.status  # the API's code and status; nothing was logged
@@ -369,6 +399,8 @@ class CollectionAdmin(PolicyAdmin):
                 "document": ui.link(found.get(r["citation"]["document_id"])),
                 "excerpt": Truncator(r["text"]).chars(EXCERPT_CHARS),
                 "score_text": f"{r['score']:.3f}",
+                "dense_rank": r["ranks"]["dense"] or "-",
+                "lexical_rank": r["ranks"]["lexical"] or "-",
             }
             for i, r in enumerate(results, start=1)
         ]
@@ -537,7 +569,8 @@ class OutcomeFilter(admin.SimpleListFilter):
 
 QUERY_LOG_FIELDS = (
     "created_at", "user", "collection_link", "query_masked", "query_pii_table", "subject_keys_short",
-    "k", "min_score", "filters_table", "outcome", "results_table", "search_mode", "duration_ms",
+    "k", "min_score", "filters_table", "outcome", "results_table", "retrieval_mode", "group_by_document",
+    "search_mode", "duration_ms",
 )  # fmt: skip
 
 
@@ -555,10 +588,11 @@ class QueryLogAdmin(PolicyAdmin):
         "query_excerpt",
         "results_count",
         "outcome",
+        "retrieval_mode",
         "search_mode",
         "duration_ms",
     ]
-    list_filter = [OutcomeFilter, "search_mode", "collection"]
+    list_filter = [OutcomeFilter, "retrieval_mode", "search_mode", "collection"]
     fields = QUERY_LOG_FIELDS
     readonly_fields = QUERY_LOG_FIELDS
 

@@ -41,6 +41,17 @@ class SourceType(models.TextChoices):
 
 
 class SearchMode(models.TextChoices):
+    """How the dense (vector) part of a query ran."""
+
     HNSW = "hnsw", "HNSW index"
     EXACT = "exact", "Exact search"
     NONE = "none", "Nothing to search"
+    LEXICAL = "lexical", "No vector search (full-text only)"
+
+
+class RetrievalMode(models.TextChoices):
+    """Which rankings a query uses: the embedding, PostgreSQL full-text search, or both fused (RRF)."""
+
+    HYBRID = "hybrid", "Hybrid (vector + full-text, reciprocal rank fusion)"
+    DENSE = "dense", "Vector search only"
+    LEXICAL = "lexical", "Full-text search only"

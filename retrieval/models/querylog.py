@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from governance.choices import check_in
-from retrieval.choices import SearchMode
+from retrieval.choices import RetrievalMode, SearchMode
 
 
 class QueryLog(models.Model):
@@ -33,6 +33,10 @@ class QueryLog(models.Model):
     results = models.JSONField(default=list, blank=True, help_text="[{chunk_id, document_id, score}]")
     no_relevant_fragment = models.BooleanField(default=False)
     search_mode = models.CharField(max_length=10, choices=SearchMode.choices)
+    retrieval_mode = models.CharField(
+        max_length=10, choices=RetrievalMode.choices, default=RetrievalMode.DENSE
+    )
+    group_by_document = models.BooleanField(default=False)
     duration_ms = models.FloatField(default=0.0)
 
     class Meta:
@@ -41,6 +45,9 @@ class QueryLog(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=check_in("search_mode", SearchMode), name="querylog_search_mode_valid"
+            ),
+            models.CheckConstraint(
+                condition=check_in("retrieval_mode", RetrievalMode), name="querylog_retrieval_mode_valid"
             ),
         ]
 

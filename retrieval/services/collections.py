@@ -8,13 +8,13 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from governance import claim
+from governance import claim, pii
 from governance.errors import Conflict, ValidationFailed
 from governance.models import AISystem
 from governance.roles import User, user_or_none
 from governance.services.audit import audit_record
 from retrieval import embedding, storage
-from retrieval.choices import IN_FLIGHT, IndexState, PiiPolicy
+from retrieval.choices import IN_FLIGHT, IndexState, PiiPolicy, RetrievalMode
 from retrieval.models import Collection, Document
 from retrieval.models.collections import DEFAULT_EMBEDDING_MODEL
 
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 512
 DEFAULT_CHUNK_OVERLAP = 64
-UPDATABLE = ("name", "description", "min_score", "pii_policy")
+UPDATABLE = ("name", "description", "min_score", "pii_policy", "retrieval_mode")
 
 
 def _check_chunking(chunk_size: int | None, chunk_overlap: int | None, max_tokens: int) -> tuple[int, int]:
@@ -46,6 +46,23 @@ def _check_chunking(chunk_size: int | None, chunk_overlap: int | None, max_token
     return size, overlap
 
 
+def _check_text_search(config: str, header: str) -> None:
+    """The language must be one PostgreSQL knows; the header, embedded with every chunk, holds no PII."""
+    if not isinstance(config, str) or not storage.text_search_config_exists(config):
+        raise ValidationFailed(
+            "text_search_config must be a PostgreSQL text search configuration",
+            code="invalid_text_search_config",
+            details={"field": "text_search_config", "allowed": storage.text_search_configs()},
+        )
+    if header.strip() and pii.scan_text(header).findings:
+        # Every chunk would carry the identifier, and no erasure request could remove it chunk by chunk.
+        raise ValidationFailed(
+            "chunk_header contains personal data",
+            code="header_contains_pii",
+            details={"field": "chunk_header"},
+        )
+
+
 def collection_check(
     *,
     embedding_model: str = DEFAULT_EMBEDDING_MODEL,
@@ -54,8 +71,11 @@ def collection_check(
     chunk_overlap: int | None = None,
     hnsw_m: int | None = 16,
     hnsw_ef_construction: int | None = 64,
+    text_search_config: str = "english",
+    chunk_header: str = "",
 ) -> tuple[embedding.LoadedModel, int, int]:
     """Load the model and check the dimension, chunking and HNSW parameters against it."""
+    _check_text_search(text_search_config, chunk_header)
     loaded = embedding.load_model(embedding_model or DEFAULT_EMBEDDING_MODEL)  # slow the first time
     if embedding_dimension is not None and int(embedding_dimension) != loaded.dimension:
         raise ValidationFailed(
@@ -87,6 +107,10 @@ def collection_create(
     hnsw_ef_construction: int = 64,
     min_score: float | None = None,
     description: str = "",
+    retrieval_mode: str = RetrievalMode.HYBRID,
+    text_search_config: str = "english",
+    embed_title: bool = True,
+    chunk_header: str = "",
 ) -> Collection:
     """Check the model (it loads, its dimension matches) and create the collection with its partition."""
     loaded, size, overlap = collection_check(
@@ -96,6 +120,8 @@ def collection_create(
         chunk_overlap=chunk_overlap,
         hnsw_m=hnsw_m,
         hnsw_ef_construction=hnsw_ef_construction,
+        text_search_config=text_search_config,
+        chunk_header=chunk_header,
     )
     return _store_collection(
         actor,
@@ -112,6 +138,10 @@ def collection_create(
             hnsw_m=hnsw_m,
             hnsw_ef_construction=hnsw_ef_construction,
             min_score=float(settings.RETRIEVAL_DEFAULT_MIN_SCORE) if min_score is None else min_score,
+            retrieval_mode=retrieval_mode,
+            text_search_config=text_search_config,
+            embed_title=embed_title,
+            chunk_header=chunk_header.strip(),
             created_by=user_or_none(actor),
         ),
     )
@@ -137,6 +167,10 @@ def _store_collection(actor: User, collection: Collection) -> Collection:
             "hnsw_m": collection.hnsw_m,
             "hnsw_ef_construction": collection.hnsw_ef_construction,
             "bundled_model": collection.embedding_model == DEFAULT_EMBEDDING_MODEL,
+            "retrieval_mode": collection.retrieval_mode,
+            "text_search_config": collection.text_search_config,
+            "embed_title": collection.embed_title,
+            "chunk_header": bool(collection.chunk_header),
         },
     )
     return collection

@@ -28,7 +28,7 @@ from governance.policy import WRITE, require
 from governance.roles import User, user_or_none
 from governance.services.audit import audit_record
 from governance.suppression import any_suppressed, suppressed
-from retrieval import embedding, storage
+from retrieval import embedding, passages, storage
 from retrieval.choices import IN_FLIGHT, DocumentStatus, IndexState, PiiPolicy
 from retrieval.chunking import chunk_text
 from retrieval.intake import IncomingDocument
@@ -376,9 +376,22 @@ def _apply_scan(collection: Collection, work: list[_Work], results: dict[int, _S
 def _chunk(loaded: embedding.LoadedModel, collection: Collection, work: list[_Work]) -> list[_Work]:
     kept: list[_Work] = []
     for item in work:
-        pieces = chunk_text(
-            loaded.tokenizer, item.text, size=collection.chunk_size, overlap=collection.chunk_overlap
+        # The title here is the masked one under the mask policy (the scan ran first), the stored one
+        # otherwise: the heading holds no identifier the chunk's keys do not already carry.
+        heading, heading_tokens = passages.fit_heading(
+            loaded.tokenizer,
+            passages.heading(
+                header=collection.chunk_header, title=item.title, embed_title=collection.embed_title
+            ),
+            loaded.max_tokens,
         )
+        size, overlap = passages.window(
+            chunk_size=collection.chunk_size,
+            chunk_overlap=collection.chunk_overlap,
+            max_tokens=loaded.max_tokens,
+            heading_tokens=heading_tokens,
+        )
+        pieces = chunk_text(loaded.tokenizer, item.text, size=size, overlap=overlap)
         if not pieces:
             _fail(item.document.pk, "no_chunks", "the document's text gives no tokens to index")
             continue
@@ -390,6 +403,7 @@ def _chunk(loaded: embedding.LoadedModel, collection: Collection, work: list[_Wo
                 piece.end,
                 piece.token_count,
                 [],
+                heading,
             )
             for piece in pieces
         ]
@@ -413,7 +427,7 @@ def _assign_chunk_keys(item: _Work) -> None:
 
 
 def _embed(loaded: embedding.LoadedModel, work: list[_Work]) -> list[_Work]:
-    texts = [row.text for item in work for row in item.rows]
+    texts = [passages.passage(row.heading, row.text) for item in work for row in item.rows]
     slice_size = int(settings.RETRIEVAL_EMBED_PROGRESS_EVERY)
     parts = []
     for start in range(0, len(texts), slice_size):

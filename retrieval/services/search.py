@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import is_naive, make_aware
 
@@ -28,7 +28,7 @@ from governance.errors import ValidationFailed
 from governance.policy import READ, require
 from governance.roles import User, user_or_none
 from retrieval import embedding, storage
-from retrieval.choices import DocumentStatus, IndexState, SearchMode
+from retrieval.choices import DocumentStatus, IndexState, RetrievalMode, SearchMode
 from retrieval.models import Collection, Document, QueryLog
 
 MAX_K = 50
@@ -125,53 +125,205 @@ class SearchResult:
     mode: str
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """The rows a filter leaves: all (ids None), none, or these documents' chunks."""
+
+    ids: list[int] | None
+    matching: int | None  # chunks matching the filter; None without one
+    selectivity: float
+    empty: bool = False
+
+
 def _indexed(collection: Collection) -> Any:
     return Document.objects.filter(collection=collection, status=DocumentStatus.INDEXED)
 
 
 def _total_chunks(collection: Collection) -> int:
-    return sum(_indexed(collection).values_list("chunk_count", flat=True))
+    return int(_indexed(collection).aggregate(total=Sum("chunk_count"))["total"] or 0)
 
 
-def search_vectors(collection: Collection, vector: np.ndarray, *, k: int, q: Q | None = None) -> SearchResult:
+def _scope(collection: Collection, q: Q | None) -> _Scope:
+    if q is None:
+        return _Scope(None, None, 1.0)
+    rows = list(_indexed(collection).filter(q).values_list("pk", "chunk_count"))
+    matching = sum(count for _, count in rows)
+    if matching == 0:
+        return _Scope([], 0, 0.0, empty=True)
+    total = _total_chunks(collection)
+    if matching < total:
+        return _Scope([pk for pk, _ in rows], matching, matching / max(1, total))
+    return _Scope(None, matching, 1.0)
+
+
+def best_per_document(hits: Sequence[storage.Hit], limit: int) -> list[storage.Hit]:
+    """The first (best) hit of each document, in order, at most `limit` of them."""
+    seen: set[int] = set()
+    kept: list[storage.Hit] = []
+    for hit in hits:
+        if hit.document_id not in seen:
+            seen.add(hit.document_id)
+            kept.append(hit)
+            if len(kept) == limit:
+                break
+    return kept
+
+
+def search_vectors(
+    collection: Collection,
+    vector: np.ndarray,
+    *,
+    k: int,
+    q: Q | None = None,
+    group_by_document: bool = False,
+    scope: _Scope | None = None,
+) -> SearchResult:
     """Top-k chunks of the collection's indexed documents matching `q`; k of them whenever k match.
 
+    With `group_by_document`, the best chunk of each of the top-k documents: HNSW over-fetches chunks
+    (doubling) until k documents are among them, and exact search groups in SQL.
     Runs inside a transaction (SET LOCAL hnsw.ef_search must not leak into the pooled connection).
     """
-    ids: list[int] | None = None
-    selectivity = 1.0
-    matching = None
-    if q is not None:
-        rows = list(_indexed(collection).filter(q).values_list("pk", "chunk_count"))
-        matching = sum(count for _, count in rows)
-        if matching == 0:
-            return SearchResult([], SearchMode.NONE)
-        total = _total_chunks(collection)
-        if matching < total:
-            ids, selectivity = [pk for pk, _ in rows], matching / max(1, total)
+    scope = scope or _scope(collection, q)
+    if scope.empty:
+        return SearchResult([], SearchMode.NONE)
+    ids, matching, selectivity = scope.ids, scope.matching, scope.selectivity
     exact_rows = int(settings.RETRIEVAL_EXACT_MAX_ROWS)
     exact_share = float(settings.RETRIEVAL_EXACT_MAX_FRACTION)
+
+    def exact() -> SearchResult:
+        hits = storage.search(
+            collection, vector, k=k, document_ids=ids, exact=True, group_by_document=group_by_document
+        )
+        return SearchResult(hits, SearchMode.EXACT)
+
     if collection.index_state != IndexState.READY or (
         ids is not None and matching is not None and (matching <= exact_rows or selectivity <= exact_share)
     ):
-        return SearchResult(
-            storage.search(collection, vector, k=k, document_ids=ids, exact=True), SearchMode.EXACT
-        )
-    base = max(int(settings.RETRIEVAL_HNSW_EF_SEARCH), 2 * k)
-    ef = min(HNSW_MAX_EF_SEARCH, max(base, math.ceil(2 * k / selectivity)))
+        return exact()
+    fetch = min(HNSW_MAX_EF_SEARCH, k * GROUP_OVERFETCH) if group_by_document else k
+    base = max(int(settings.RETRIEVAL_HNSW_EF_SEARCH), 2 * fetch)
+    ef = min(HNSW_MAX_EF_SEARCH, max(base, math.ceil(2 * fetch / selectivity)))
+    available = matching if matching is not None else None
     while True:
-        hits = storage.search(collection, vector, k=k, document_ids=ids, exact=False, ef_search=ef)
-        if len(hits) >= k:
-            return SearchResult(hits, SearchMode.HNSW)
-        available = matching if matching is not None else _total_chunks(collection)
+        hits = storage.search(collection, vector, k=fetch, document_ids=ids, exact=False, ef_search=ef)
+        found = best_per_document(hits, k) if group_by_document else hits
+        if len(found) >= k:
+            return SearchResult(found, SearchMode.HNSW)
+        if available is None:
+            available = _total_chunks(collection)
         if len(hits) >= available:
-            return SearchResult(hits, SearchMode.HNSW)
+            return SearchResult(found, SearchMode.HNSW)
+        if group_by_document and len(hits) >= fetch and fetch < HNSW_MAX_EF_SEARCH:
+            # Every fetched row came back but they cover fewer than k documents: fetch more rows.
+            fetch = min(HNSW_MAX_EF_SEARCH, fetch * 2)
+            ef = min(HNSW_MAX_EF_SEARCH, max(ef, fetch))
+            continue
         if ef >= HNSW_MAX_EF_SEARCH:
             break
         ef = min(HNSW_MAX_EF_SEARCH, ef * 2)
-    return SearchResult(
-        storage.search(collection, vector, k=k, document_ids=ids, exact=True), SearchMode.EXACT
-    )
+    return exact()
+
+
+# Reciprocal rank fusion (Cormack et al., 2009): score = sum over rankings of weight / (RRF_K + rank),
+# with the customary k = 60 and equal weights by default (settings RETRIEVAL_RRF_K and
+# RETRIEVAL_HYBRID_LEXICAL_WEIGHT; the quality benchmark reports what other values do).
+# Chunks first fetched per query from each of the rankings a hybrid or grouped query fuses.
+GROUP_OVERFETCH = 4
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A retrieved chunk with its place in each ranking (1-based; None where absent) and fused score."""
+
+    hit: storage.Hit
+    dense_rank: int | None
+    lexical_rank: int | None
+    fused: float
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """A query's ranked chunks, the mode it ran in, and how the vector part ran."""
+
+    ranked: list[Ranked]
+    mode: str
+    search_mode: str
+
+
+def _fuse(dense: Sequence[storage.Hit], lexical: Sequence[storage.Hit]) -> list[Ranked]:
+    k = int(settings.RETRIEVAL_RRF_K)
+    weights = (1.0, float(settings.RETRIEVAL_HYBRID_LEXICAL_WEIGHT))
+    by_id: dict[int, storage.Hit] = {}
+    ranks: dict[int, list[int | None]] = {}
+    for position, hits in enumerate((dense, lexical)):
+        for rank, hit in enumerate(hits, start=1):
+            by_id.setdefault(hit.chunk_id, hit)
+            ranks.setdefault(hit.chunk_id, [None, None])[position] = rank
+    fused = [
+        Ranked(
+            by_id[chunk],
+            d,
+            lx,
+            sum(w / (k + r) for w, r in zip(weights, (d, lx), strict=True) if r is not None),
+        )
+        for chunk, (d, lx) in ranks.items()
+    ]
+    # Ties (a chunk first in one ranking against one first in the other) go to the closer vector.
+    fused.sort(key=lambda r: (-r.fused, -r.hit.score, r.hit.chunk_id))
+    return fused
+
+
+def _grouped(ranked: list[Ranked], k: int, group_by_document: bool) -> list[Ranked]:
+    if not group_by_document:
+        return ranked[:k]
+    best = {id(hit): None for hit in best_per_document([r.hit for r in ranked], k)}
+    return [r for r in ranked if id(r.hit) in best]
+
+
+def retrieve(
+    collection: Collection,
+    query: str,
+    vector: np.ndarray,
+    *,
+    k: int,
+    q: Q | None = None,
+    mode: str | None = None,
+    group_by_document: bool = False,
+) -> Retrieved:
+    """The top k chunks (or documents) by the embedding, by full-text search, or by both fused.
+
+    Hybrid: each ranking contributes its top max(k x 4, RETRIEVAL_HYBRID_CANDIDATES) chunks, both
+    restricted to the filter's documents, fused by reciprocal rank; with `group_by_document` the
+    candidates grow (doubling) until they hold k documents or the filter's rows run out.
+    Runs inside the caller's transaction.
+    """
+    mode = mode or collection.retrieval_mode
+    scope = _scope(collection, q)
+    if scope.empty:
+        return Retrieved([], mode, SearchMode.NONE)
+    if mode == RetrievalMode.DENSE:
+        found = search_vectors(collection, vector, k=k, group_by_document=group_by_document, scope=scope)
+        k_rrf = int(settings.RETRIEVAL_RRF_K)
+        ranked = [Ranked(hit, rank, None, 1.0 / (k_rrf + rank)) for rank, hit in enumerate(found.hits, 1)]
+        return Retrieved(ranked, mode, found.mode)
+    limit = max(k * GROUP_OVERFETCH, int(settings.RETRIEVAL_HYBRID_CANDIDATES))
+    total = _total_chunks(collection)
+    while True:
+        lexical = storage.lexical_search(
+            collection, query, vector, limit=limit, document_ids=scope.ids, total=total
+        )
+        if mode == RetrievalMode.LEXICAL:
+            dense: list[storage.Hit] = []
+            search_mode = str(SearchMode.LEXICAL)
+        else:
+            found = search_vectors(collection, vector, k=limit, scope=scope)
+            dense, search_mode = found.hits, found.mode
+        ranked = _grouped(_fuse(dense, lexical), k, group_by_document)
+        exhausted = len(lexical) < limit and len(dense) < limit
+        if len(ranked) >= k or exhausted or limit >= HNSW_MAX_EF_SEARCH:
+            return Retrieved(ranked, mode, search_mode)
+        limit = min(HNSW_MAX_EF_SEARCH, limit * 2)
 
 
 # --- The query service ---------------------------------------------------------------------------
@@ -251,6 +403,29 @@ def _masked_strings(query: str, filters: dict[str, Any] | None) -> _Masked:
     return _Masked(masked[query], summary, mask(filters or {}), keys)
 
 
+def _check_mode(mode: Any, group_by_document: Any) -> None:
+    if mode is not None and mode not in RetrievalMode.values:
+        raise ValidationFailed(
+            f"mode must be one of {', '.join(RetrievalMode.values)}",
+            code="invalid_mode",
+            details={"field": "mode", "allowed": list(RetrievalMode.values)},
+        )
+    if not isinstance(group_by_document, bool):
+        raise ValidationFailed(
+            "group_by_document must be true or false",
+            code="invalid_group_by_document",
+            details={"field": "group_by_document"},
+        )
+
+
+def _results(collection: Collection, found: Retrieved, threshold: float) -> list[dict[str, Any]]:
+    kept = [r for r in found.ranked if r.hit.score >= threshold]
+    documents = Document.objects.only("pk", "external_id", "title", "source").in_bulk(
+        {r.hit.document_id for r in kept}
+    )
+    return [_cited(r, documents[r.hit.document_id]) for r in kept if r.hit.document_id in documents]
+
+
 def collection_query(
     *,
     actor: User,
@@ -259,22 +434,25 @@ def collection_query(
     k: int = 5,
     filters: dict[str, Any] | None = None,
     min_score: float | None = None,
+    mode: str | None = None,
+    group_by_document: bool = False,
 ) -> QueryAnswer:
-    """Embed the query, search the collection, cite each chunk, and log the query (masked) for Art. 12."""
+    """Embed the query, search the collection, cite each chunk, and log the query (masked) for Art. 12.
+
+    `mode` (dense, lexical or hybrid; the collection's default when None) picks the rankings;
+    `min_score` is a floor on the cosine similarity in every mode (each candidate's is computed).
+    """
     started = time.monotonic()
     _check_query(query, k, min_score)
+    _check_mode(mode, group_by_document)
     q = filter_q(filters)
     threshold = collection.min_score if min_score is None else float(min_score)
     loaded = embedding.load_model(collection.embedding_model)
     vector = embedding.embed(loaded, [query])[0]
     masked = _masked_strings(query, filters)
     with transaction.atomic():
-        found = search_vectors(collection, vector, k=k, q=q)
-        hits = [hit for hit in found.hits if hit.score >= threshold]
-        documents = Document.objects.only("pk", "external_id", "title", "source").in_bulk(
-            {hit.document_id for hit in hits}
-        )
-        results = [_cited(hit, documents[hit.document_id]) for hit in hits if hit.document_id in documents]
+        found = retrieve(collection, query, vector, k=k, q=q, mode=mode, group_by_document=group_by_document)
+        results = _results(collection, found, threshold)
         log = QueryLog.objects.create(
             user=user_or_none(actor),
             collection=collection,
@@ -285,11 +463,18 @@ def collection_query(
             min_score=threshold,
             filters=masked.filters,
             results=[
-                {"chunk_id": r["chunk_id"], "document_id": r["citation"]["document_id"], "score": r["score"]}
+                {
+                    "chunk_id": r["chunk_id"],
+                    "document_id": r["citation"]["document_id"],
+                    "score": r["score"],
+                    "ranks": r["ranks"],
+                }
                 for r in results
             ],
             no_relevant_fragment=not results,
-            search_mode=found.mode,
+            search_mode=found.search_mode,
+            retrieval_mode=found.mode,
+            group_by_document=group_by_document,
             duration_ms=round((time.monotonic() - started) * 1000, 3),
         )
     return QueryAnswer(results=results, no_relevant_fragment=not results, log=log)
@@ -298,7 +483,7 @@ def collection_query(
 def collection_retrieve(
     *, actor: User, collection: Collection, query: str, k: int = 5, min_score: float | None = None
 ) -> list[dict[str, Any]]:
-    """The cited chunks above the threshold, without a query log row.
+    """The cited chunks above the threshold, in the collection's retrieval mode, without a query log row.
 
     For a caller that keeps its own Art. 12 record of the retrieval (an answer record holds the chunk
     ids and scores): one record per question, and the question is scanned for PII once, by the caller.
@@ -308,19 +493,16 @@ def collection_retrieve(
     threshold = collection.min_score if min_score is None else float(min_score)
     vector = embedding.embed(embedding.load_model(collection.embedding_model), [query])[0]
     with transaction.atomic():
-        found = search_vectors(collection, vector, k=k)
-        hits = [hit for hit in found.hits if hit.score >= threshold]
-        documents = Document.objects.only("pk", "external_id", "title", "source").in_bulk(
-            {hit.document_id for hit in hits}
-        )
-    return [_cited(hit, documents[hit.document_id]) for hit in hits if hit.document_id in documents]
+        return _results(collection, retrieve(collection, query, vector, k=k), threshold)
 
 
-def _cited(hit: storage.Hit, document: Document) -> dict[str, Any]:
+def _cited(ranked: Ranked, document: Document) -> dict[str, Any]:
+    hit = ranked.hit
     return {
         "chunk_id": hit.chunk_id,
         "text": hit.text,
         "score": round(hit.score, 6),
+        "ranks": {"dense": ranked.dense_rank, "lexical": ranked.lexical_rank},
         "citation": {
             "document_id": document.pk,
             "external_id": document.external_id,
