@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,33 @@ def _configure_torch() -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def ingest_threads() -> int:
+    """Torch threads for ingestion batches: RETRIEVAL_INGEST_TORCH_THREADS, or every usable core (0)."""
+    configured = int(settings.RETRIEVAL_INGEST_TORCH_THREADS)
+    return configured if configured > 0 else len(os.sched_getaffinity(0))
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run a batch with `count` intra-op threads, then restore the process's setting.
+
+    The query path keeps RETRIEVAL_TORCH_THREADS (one thread answers a short query fastest on a busy
+    host); a batch of hundreds of chunks in a worker uses the free cores. torch's setting is per
+    process, so this belongs in worker processes, which serve no queries.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    if count == previous:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _load(path: str) -> LoadedModel:

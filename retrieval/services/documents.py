@@ -430,16 +430,17 @@ def _embed(loaded: embedding.LoadedModel, work: list[_Work]) -> list[_Work]:
     texts = [passages.passage(row.heading, row.text) for item in work for row in item.rows]
     slice_size = int(settings.RETRIEVAL_EMBED_PROGRESS_EVERY)
     parts = []
-    for start in range(0, len(texts), slice_size):
-        # Checked per document below, so one document's bad vectors do not fail its neighbours.
-        vectors = loaded.model.encode(
-            texts[start : start + slice_size],
-            batch_size=int(settings.RETRIEVAL_EMBED_BATCH),
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        parts.append(np.asarray(vectors, dtype=np.float32))
-        _progress(work, 0.3 + 0.6 * min(1.0, (start + slice_size) / max(1, len(texts))))
+    with embedding.torch_threads(embedding.ingest_threads()):
+        for start in range(0, len(texts), slice_size):
+            # Checked per document below, so one document's bad vectors do not fail its neighbours.
+            vectors = loaded.model.encode(
+                texts[start : start + slice_size],
+                batch_size=int(settings.RETRIEVAL_EMBED_BATCH),
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            parts.append(np.asarray(vectors, dtype=np.float32))
+            _progress(work, 0.3 + 0.6 * min(1.0, (start + slice_size) / max(1, len(texts))))
     matrix = np.concatenate(parts) if parts else np.zeros((0, loaded.dimension), dtype=np.float32)
     kept: list[_Work] = []
     offset = 0

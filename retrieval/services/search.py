@@ -10,8 +10,10 @@ in proportion to 1/selectivity, doubled until k rows come back, with exact searc
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -448,36 +450,75 @@ def collection_query(
     q = filter_q(filters)
     threshold = collection.min_score if min_score is None else float(min_score)
     loaded = embedding.load_model(collection.embedding_model)
-    vector = embedding.embed(loaded, [query])[0]
-    masked = _masked_strings(query, filters)
-    with transaction.atomic():
-        found = retrieve(collection, query, vector, k=k, q=q, mode=mode, group_by_document=group_by_document)
-        results = _results(collection, found, threshold)
-        log = QueryLog.objects.create(
-            user=user_or_none(actor),
-            collection=collection,
-            query_masked=masked.query,
-            query_pii_summary=masked.summary,
-            subject_keys=masked.subject_keys,
-            k=k,
-            min_score=threshold,
-            filters=masked.filters,
-            results=[
-                {
-                    "chunk_id": r["chunk_id"],
-                    "document_id": r["citation"]["document_id"],
-                    "score": r["score"],
-                    "ranks": r["ranks"],
-                }
-                for r in results
-            ],
-            no_relevant_fragment=not results,
-            search_mode=found.search_mode,
-            retrieval_mode=found.mode,
-            group_by_document=group_by_document,
-            duration_ms=round((time.monotonic() - started) * 1000, 3),
-        )
+    # The PII scan for the log (spaCy, regexes) runs beside the embedding and the search (torch and
+    # PostgreSQL release the GIL), in this process: the raw query never leaves it, and the log row is
+    # written only once the masked text exists, so no unmasked query is ever stored.
+    masking = _mask_pool().submit(_masked_strings, query, filters)
+    try:
+        vector = embedding.embed(loaded, [query])[0]
+        with transaction.atomic():
+            found = retrieve(
+                collection, query, vector, k=k, q=q, mode=mode, group_by_document=group_by_document
+            )
+            results = _results(collection, found, threshold)
+            masked = masking.result()
+            log = _log(actor, collection, masked, k, threshold, results, found, group_by_document, started)
+    finally:
+        masking.cancel()
     return QueryAnswer(results=results, no_relevant_fragment=not results, log=log)
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _mask_pool() -> ThreadPoolExecutor:
+    """Threads that scan queries for the log, shared by the process's request threads."""
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(
+                    max_workers=int(settings.RETRIEVAL_MASK_THREADS), thread_name_prefix="query-mask"
+                )
+    return _pool
+
+
+def _log(
+    actor: User,
+    collection: Collection,
+    masked: _Masked,
+    k: int,
+    threshold: float,
+    results: list[dict[str, Any]],
+    found: Retrieved,
+    group_by_document: bool,
+    started: float,
+) -> QueryLog:
+    return QueryLog.objects.create(
+        user=user_or_none(actor),
+        collection=collection,
+        query_masked=masked.query,
+        query_pii_summary=masked.summary,
+        subject_keys=masked.subject_keys,
+        k=k,
+        min_score=threshold,
+        filters=masked.filters,
+        results=[
+            {
+                "chunk_id": r["chunk_id"],
+                "document_id": r["citation"]["document_id"],
+                "score": r["score"],
+                "ranks": r["ranks"],
+            }
+            for r in results
+        ],
+        no_relevant_fragment=not results,
+        search_mode=found.search_mode,
+        retrieval_mode=found.mode,
+        group_by_document=group_by_document,
+        duration_ms=round((time.monotonic() - started) * 1000, 3),
+    )
 
 
 def collection_retrieve(

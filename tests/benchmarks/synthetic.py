@@ -28,6 +28,7 @@ def synthetic_load(
     text: Callable[[int], str] = lambda i: "",
     metadata: Callable[[int], dict[str, Any]] = lambda i: {"bucket": i % 100},
     hnsw: bool = True,
+    chunk_text: Callable[[int, int], str] | None = None,
 ) -> dict[str, float]:
     """Documents of CHUNKS_PER_DOC chunks; the first `subject_docs` carry the subject's e-mail key.
 
@@ -67,7 +68,11 @@ def synthetic_load(
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             keys = [key] if index < subject_docs else []
             for ordinal in range(CHUNKS_PER_DOC):
-                chunk = f"Chunk {ordinal} of document {index}: synthetic text about topic {index % 97}."
+                chunk = (
+                    chunk_text(index, ordinal)
+                    if chunk_text is not None
+                    else f"Chunk {ordinal} of document {index}: synthetic text about topic {index % 97}."
+                )
                 yield document.pk, storage.ChunkRow(ordinal, chunk, 0, len(chunk), 12, keys), vectors[ordinal]
 
     storage.copy_rows(collection, generate())

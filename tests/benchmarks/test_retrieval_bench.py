@@ -38,6 +38,7 @@ from governance.participants import ErasureScope
 from retrieval import embedding, intake, storage
 from retrieval.choices import DocumentStatus, SourceType
 from retrieval.models import Chunk, Collection, Document
+from retrieval.passages import passage
 from retrieval.services import collections, documents, erasure
 from retrieval.services.search import search_vectors
 from tests.benchmarks.synthetic import CHUNKS_PER_DOC, synthetic_load
@@ -191,7 +192,14 @@ def test_indexing_end_to_end_against_embedding_alone(settings: Any) -> None:
         .order_by("document_id", "ordinal")
         .values_list("text", flat=True)
     )
-    embed_s, _ = _timed(lambda: embedding.embed(loaded, chunk_texts))
+    # The same strings the pipeline embedded (heading + text) with the same thread count.
+    passages_ = list(
+        Chunk.objects.filter(collection=collection)
+        .order_by("document_id", "ordinal")
+        .values_list("heading", "text")
+    )
+    with embedding.torch_threads(embedding.ingest_threads()):
+        embed_s, _ = _timed(lambda: embedding.embed(loaded, [passage(h, t) for h, t in passages_]))
     scan_s, _ = _timed(lambda: pii.scan_texts([i.text for i in items]))
     ratio = embed_s / e2e_s
     _results["indexing"] = {
@@ -201,12 +209,17 @@ def test_indexing_end_to_end_against_embedding_alone(settings: Any) -> None:
         "embedding_alone_s": embed_s,
         "pii_scan_alone_s": scan_s,
         "ratio": ratio,
+        "torch_threads": embedding.ingest_threads(),
     }
     _row("indexing: documents / chunks", f"{len(items)} / {len(chunk_texts)}")
     _row("indexing: end-to-end chunks/s", f"{len(chunk_texts) / e2e_s:.1f}")
     _row("indexing: embedding alone chunks/s (sentence-transformers)", f"{len(chunk_texts) / embed_s:.1f}")
     _row("indexing: PII scan alone of the same documents, s", f"{scan_s:.2f}")
-    _row("indexing: end-to-end / embedding-alone throughput", f"{ratio:.2f}", ">= 0.8")
+    _row(
+        f"indexing: end-to-end / embedding alone ({embedding.ingest_threads()} torch threads each)",
+        f"{ratio:.2f}",
+        ">= 0.9",
+    )
 
 
 def test_recall_at_10_against_exact_search_on_real_embeddings() -> None:
@@ -273,7 +286,19 @@ def settings_ef() -> int:
 def test_query_latency_filtered_queries_and_erasure_at_scale(api: Any) -> None:
     actor = _actor()
     big = _collection("bench-big", actor)
-    loaded_big = _synthetic_load(big, CHUNKS, seed=1, subject_docs=100)
+    # Real English chunk text (docstring paragraphs, repeated with a document number) so the full-text
+    # half of a hybrid query meets real word frequencies; the vectors stay random.
+    prose = paragraphs(20000)
+    loaded_big = synthetic_load(
+        big,
+        CHUNKS,
+        seed=1,
+        subject=SUBJECT,
+        subject_docs=100,
+        chunk_text=lambda index, ordinal: (
+            f"{prose[(index * CHUNKS_PER_DOC + ordinal) % len(prose)]} ({index})"
+        ),
+    )
     _results["load"] = loaded_big
     _row(
         f"load: COPY of {loaded_big['rows']} chunks without index, rows/s",
@@ -292,12 +317,28 @@ def test_query_latency_filtered_queries_and_erasure_at_scale(api: Any) -> None:
     latencies, counts = [], []
     for query in queries[5 : 5 + QUERIES]:
         started = time.perf_counter()
-        response = client.post(url, {"query": query, "k": K, "min_score": -1}, format="json")
+        response = client.post(url, {"query": query, "k": K, "min_score": -1, "mode": "dense"}, format="json")
         latencies.append((time.perf_counter() - started) * 1000)
         counts.append(len(response.json()["results"]))
+    hybrid: list[float] = []
+    lexical: list[float] = []
+    for query in queries[5 : 5 + QUERIES]:
+        for mode, into in (("hybrid", hybrid), ("lexical", lexical)):
+            started = time.perf_counter()
+            response = client.post(
+                url, {"query": query, "k": K, "min_score": -1, "mode": mode}, format="json"
+            )
+            into.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200
     filtered, filtered_counts = [], []
     for query in queries[5 : 5 + QUERIES]:
-        body = {"query": query, "k": K, "min_score": -1, "filters": {"metadata": {"bucket": 7}}}
+        body = {
+            "query": query,
+            "k": K,
+            "min_score": -1,
+            "mode": "dense",
+            "filters": {"metadata": {"bucket": 7}},
+        }
         started = time.perf_counter()
         response = client.post(url, body, format="json")
         filtered.append((time.perf_counter() - started) * 1000)
@@ -321,6 +362,9 @@ def test_query_latency_filtered_queries_and_erasure_at_scale(api: Any) -> None:
         "chunks": loaded_big["rows"],
         "api_p50_ms": _percentile(latencies, 50),
         "api_p99_ms": _percentile(latencies, 99),
+        "hybrid_api_p50_ms": _percentile(hybrid, 50),
+        "hybrid_api_p99_ms": _percentile(hybrid, 99),
+        "lexical_api_p50_ms": _percentile(lexical, 50),
         "rows_min": min(counts),
         "embed_p50_ms": _percentile(embed_ms, 50),
         "raw_pgvector_p50_ms": _percentile(raw_ms, 50),
@@ -336,6 +380,20 @@ def test_query_latency_filtered_queries_and_erasure_at_scale(api: Any) -> None:
         f"{q['api_p50_ms']:.1f} / {q['api_p99_ms']:.1f}",
         "<= 30 / <= 100",
     )
+    raw_p50 = q["embed_p50_ms"] + q["raw_pgvector_p50_ms"]
+    q["api_over_raw_p50"] = q["api_p50_ms"] / raw_p50
+    q["hybrid_over_raw_p50"] = q["hybrid_api_p50_ms"] / raw_p50
+    _row(
+        "  dense API p50 / (query embedding + pgvector search alone)",
+        f"{q['api_over_raw_p50']:.2f}x",
+        "<= 1.3x",
+    )
+    _row(
+        "hybrid query API p50 / p99, ms (and / raw dense)",
+        f"{q['hybrid_api_p50_ms']:.1f} / {q['hybrid_api_p99_ms']:.1f} ({q['hybrid_over_raw_p50']:.2f}x)",
+        "p99 <= 100",
+    )
+    _row("lexical-only query API p50, ms", f"{q['lexical_api_p50_ms']:.1f}")
     _row("  of which: query embedding alone p50, ms", f"{q['embed_p50_ms']:.1f}")
     _row(
         "  raw pgvector HNSW query p50 / p99, ms",

@@ -72,3 +72,44 @@ def test_the_admin_form_reports_a_model_path_that_does_not_exist(engineer, ai_sy
 
 def test_an_auditor_cannot_add_a_collection_in_the_admin(auditor):
     assert _client(auditor).get("/admin/retrieval/collection/add/").status_code == 403
+
+
+def test_the_admin_creates_a_collection_with_its_ranking_language_and_header(engineer, ai_system):
+    response = _client(engineer).post(
+        "/admin/retrieval/collection/add/",
+        {
+            "name": "Polish KB",
+            "ai_system": ai_system.pk,
+            "embedding_model": "all-MiniLM-L6-v2",
+            "pii_policy": "index",
+            "hnsw_m": 16,
+            "hnsw_ef_construction": 64,
+            "min_score": 0.3,
+            "retrieval_mode": "lexical",
+            "text_search_config": "simple",
+            "chunk_header": "Baza wiedzy działu obsługi",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    collection = Collection.objects.get(name="Polish KB")
+    assert (collection.retrieval_mode, collection.text_search_config) == ("lexical", "simple")
+    assert collection.chunk_header == "Baza wiedzy działu obsługi" and collection.embed_title is False
+
+
+def test_the_admin_refuses_an_unknown_text_search_language_as_a_form_error(engineer, ai_system):
+    response = _client(engineer).post(
+        "/admin/retrieval/collection/add/",
+        {
+            "name": "Klingon KB",
+            "ai_system": ai_system.pk,
+            "embedding_model": "all-MiniLM-L6-v2",
+            "pii_policy": "index",
+            "hnsw_m": 16,
+            "hnsw_ef_construction": 64,
+            "min_score": 0.3,
+            "text_search_config": "klingon",
+        },
+    )
+    assert response.status_code == 200
+    assert "text_search_config must be a PostgreSQL text search configuration" in response.content.decode()
+    assert not Collection.objects.filter(name="Klingon KB").exists()

@@ -124,6 +124,24 @@ def test_try_a_query_shows_cited_results_and_records_the_query_like_the_api(offi
     assert f'/admin/retrieval/querylog/{log.pk}/change/">query log entry {log.pk}</a>' in html
 
 
+def test_try_a_query_runs_full_text_one_result_per_document_and_shows_both_ranks(
+    officer, collection, indexed
+):
+    response = _client(officer).post(
+        _query_url(collection),
+        {"query": "refund card", "k": "3", "min_score": "-1", "mode": "lexical", "group_by_document": "on"},
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    log = QueryLog.objects.get()
+    assert log.retrieval_mode == "lexical" and log.group_by_document is True
+    assert log.results[0]["document_id"] == indexed["refunds"].pk
+    assert log.results[0]["ranks"] == {"dense": None, "lexical": 1}
+    assert "vector rank" in html and "full-text rank" in html and "Full-text search only" in html
+    row = html[html.index('class="gv-result"') :]
+    assert re.search(r"<td>1</td>\s*<td>[-0-9.]+</td>\s*<td>-</td>\s*<td>1</td>", row)
+
+
 def test_a_query_below_the_threshold_answers_no_relevant_fragment(auditor, collection, indexed):
     response = _client(auditor).post(
         _query_url(collection), {"query": "how long does a refund take?", "min_score": "0.99"}

@@ -57,8 +57,12 @@ def test_purge_vacuums_only_the_affected_partition_and_rebuilds_the_documents_in
     erased = erasure.erasure_erase(scope())
     other_before = _vacuums(other.partition)
     gin_before = _filenode("document_metadata_gin")
+    lexemes_before = (_filenode(affected.lexeme_index), _filenode(other.lexeme_index))
     purged = erasure.erasure_purge(scope(), erased)
     assert list(purged["collections"]) == [str(affected.pk)]
+    # The full-text GIN keeps a deleted row's words as entries: rebuilt in the affected partition only.
+    assert _filenode(affected.lexeme_index) != lexemes_before[0]
+    assert _filenode(other.lexeme_index) == lexemes_before[1]
     assert purged["collections"][str(affected.pk)]["method"] == "reindex"
     assert _vacuums(affected.partition)[1] >= 1
     assert _vacuums(other.partition) == other_before
