@@ -301,54 +301,44 @@ def _tsquery(lexeme: str, weights: str = "") -> str:
     return f"{quoted}:{weights}" if weights else quoted
 
 
-def query_lexemes(collection: Collection, query: str) -> list[str]:
-    """The query's words as the collection's text search configuration normalises them (stop words out)."""
+# One round trip: the query's lexemes (to_tsvector: normalised, stop words out), each one's share of
+# chunks from ANALYZE's most common elements where listed, else its chunk count through the GIN index
+# (capped). pg_stats's frequency array has three more entries than the element array (minimum,
+# maximum, empty share): unnest pads the elements with NULL there, and those rows match no lexeme.
+# Each lexeme becomes a quoted tsquery literal (backslash and quote escaped), never parsed as syntax.
+TERMS_SQL = (
+    "WITH terms AS (SELECT DISTINCT lexeme FROM "
+    "unnest(tsvector_to_array(to_tsvector(%(config)s::regconfig, %(query)s))) lexeme), "
+    "frequent AS (SELECT element, frequency FROM pg_stats s, "
+    "unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS u(element, frequency) "
+    "WHERE s.tablename = %(partition)s AND s.attname = 'lexemes') "
+    "SELECT t.lexeme, f.frequency, CASE WHEN f.frequency IS NULL THEN ("
+    "SELECT count(*) FROM (SELECT 1 FROM {partition} c WHERE c.lexemes @@ "
+    "(chr(39) || replace(replace(t.lexeme, chr(92), chr(92) || chr(92)), chr(39), chr(39) || chr(39)) "
+    "|| chr(39))::tsquery LIMIT %(cap)s) found) END "
+    "FROM terms t LEFT JOIN frequent f ON f.element = t.lexeme ORDER BY t.lexeme"
+)
+
+
+def term_weights(collection: Collection, query: str, total: int) -> list[Term]:
+    """The query's lexemes with their chunk counts in the partition and their BM25 idf."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT tsvector_to_array(to_tsvector(%s::regconfig, %s))", [collection.text_search_config, query]
+            TERMS_SQL.format(partition=_ident(collection.partition)),
+            {
+                "config": collection.text_search_config,
+                "query": query,
+                "partition": collection.partition,
+                "cap": COUNT_CAP,
+            },
         )
-        return list(cursor.fetchone()[0] or [])
-
-
-def _statistics(collection: Collection) -> dict[str, float]:
-    """Share of chunks holding each frequent lexeme, from ANALYZE (pg_stats); empty before one ran."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
-            "WHERE tablename = %s AND attname = 'lexemes'",
-            [collection.partition],
-        )
-        row = cursor.fetchone()
-    if not row or not row[0]:
-        return {}
-    return dict(zip(row[0], row[1], strict=False))
-
-
-def term_weights(collection: Collection, lexemes: Sequence[str], total: int) -> list[Term]:
-    """Each lexeme's chunk count in the partition and its BM25 idf."""
-    if not lexemes:
-        return []
-    frequent = _statistics(collection)
-    counted: dict[str, int] = {}
-    to_count = [lexeme for lexeme in lexemes if lexeme not in frequent]
-    if to_count:
-        sql = (
-            f"SELECT count(*) FROM (SELECT 1 FROM {_ident(collection.partition)} "  # noqa: S608
-            "WHERE lexemes @@ %s::tsquery LIMIT %s) found"
-        )
-        with connection.cursor() as cursor:
-            for lexeme in to_count:
-                cursor.execute(sql, [_tsquery(lexeme), COUNT_CAP])
-                counted[lexeme] = int(cursor.fetchone()[0])
-    terms = []
+        rows = cursor.fetchall()
     total = max(total, 1)
-    for lexeme in lexemes:
-        chunks = counted[lexeme] if lexeme in counted else round(frequent[lexeme] * total)
-        if lexeme in counted and chunks >= COUNT_CAP and lexeme in frequent:
-            chunks = max(chunks, round(frequent[lexeme] * total))
+    terms = []
+    for lexeme, frequency, counted in rows:
+        chunks = round(float(frequency) * total) if frequency is not None else int(counted)
         chunks = min(chunks, total)
-        idf = math.log(1 + (total - chunks + 0.5) / (chunks + 0.5))
-        terms.append(Term(lexeme, chunks, idf))
+        terms.append(Term(lexeme, chunks, math.log(1 + (total - chunks + 0.5) / (chunks + 0.5))))
     return terms
 
 
@@ -370,7 +360,7 @@ def lexical_search(
     similarity to the query vector, so thresholds mean the same in every mode. `total` is the
     partition's chunk count (the idf's N).
     """
-    terms = [t for t in term_weights(collection, query_lexemes(collection, query), total) if t.chunks > 0]
+    terms = [t for t in term_weights(collection, query, total) if t.chunks > 0]
     if not terms:
         return []
     rare = [t for t in terms if t.chunks <= max(COMMON_TERM_SHARE * total, 1)]
@@ -392,11 +382,15 @@ def lexical_search(
     if document_ids is not None:
         params["ids"] = list(document_ids)
     sql = (
-        f"SELECT id, document_id, text, start_char, end_char, "  # noqa: S608
-        f"1 - (embedding::{vtype} <=> %(q)s::{vtype}) FROM {_ident(collection.partition)} "
-        f"WHERE lexemes @@ %(any)s::tsquery {where} "
-        f"ORDER BY {' + '.join(parts)} DESC, id LIMIT %(limit)s"
+        # Ranked on ids and scores only; text and vector are read for the `limit` winners alone.
+        f"WITH top AS (SELECT id, {' + '.join(parts)} AS rank FROM {_ident(collection.partition)} "  # noqa: S608
+        f"WHERE lexemes @@ %(any)s::tsquery {where} ORDER BY rank DESC, id LIMIT %(limit)s) "
+        f"SELECT c.id, c.document_id, c.text, c.start_char, c.end_char, "
+        f"1 - (c.embedding::{vtype} <=> %(q)s::{vtype}) FROM top "
+        f"JOIN {_ident(collection.partition)} c ON c.collection_id = %(collection)s AND c.id = top.id "
+        f"ORDER BY top.rank DESC, top.id"
     )
+    params["collection"] = collection.pk
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()

@@ -89,6 +89,7 @@ def paragraphs(count: int) -> list[str]:
                     120 <= len(paragraph) <= 1200
                     and paragraph not in seen
                     and not paragraph.startswith((">>>", ".."))
+                    and "\x00" not in paragraph  # a docstring's "\0" escape; PostgreSQL text refuses NUL
                 ):
                     if "@" in paragraph:
                         continue  # keep the corpus free of e-mail addresses (the PII scan would key them)
