@@ -1,23 +1,35 @@
-"""Run the platform: gunicorn, one Celery worker per queue and beat, supervised; print where to go."""
+"""Run the platform: gunicorn, one Celery worker per queue and beat, supervised; print where to go.
+
+With --prepare (what `make run` does) it first collects the static files, migrates and loads the demo,
+in this one process where that is a no-op (a second start), so a start pays for one Django set-up
+instead of one per step. The demo's first load (a PII scan) and its model (torch) are built in two
+child processes at once, so neither library stays in this long-lived supervisor's memory.
+
+gunicorn starts first and the Celery workers and beat once it answers: on two cores, five processes
+importing Django at once made the first page wait for all of them.
+"""
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from governance import embedded
-from governance.services.demo import DEMO_USERS, demo_credentials
+from governance.services.demo import DEMO_SYSTEM, DEMO_USERS, demo_credentials
 
 logger = logging.getLogger("governance.run_platform")
 
@@ -46,9 +58,12 @@ class Supervisor:
         self.children = [Child(name, argv) for name, argv in commands.items()]
         self.log, self.env, self.stopping = log, env, False
 
-    def start(self) -> None:
+    def start(self, names: Iterable[str] | None = None) -> None:
+        """Start the children named (all by default) that are not running yet."""
+        wanted = None if names is None else set(names)
         for child in self.children:
-            self._spawn(child)
+            if child.process is None and (wanted is None or child.name in wanted):
+                self._spawn(child)
 
     def _spawn(self, child: Child) -> None:
         child.process = subprocess.Popen(child.argv, env=self.env)  # noqa: S603 - fixed argv
@@ -137,6 +152,10 @@ def platform_commands(addr: str) -> dict[str, list[str]]:
             "120",
             "--graceful-timeout",
             "30",
+            # The app is imported once, before the workers fork, instead of once per worker: the first
+            # page comes in half the time or less on two cores, and a restarted worker is ready at once.
+            # Nothing opens a connection at import (the pool opens on the first query, per worker).
+            "--preload",
         ],
         "worker-default": [*worker, "-Q", "default", "--concurrency", "1", "-n", "default@%h"],
         "worker-gpu": [*worker, "-Q", "gpu", "--concurrency", "1", "-n", "gpu@%h"],
@@ -151,23 +170,134 @@ def platform_commands(addr: str) -> dict[str, list[str]]:
     }
 
 
+def _probe_target(addr: str) -> tuple[str, int] | None:
+    """Where to ask whether gunicorn serves addr (a wildcard bind answers on loopback); None: cannot ask."""
+    host, _, port = addr.rpartition(":")
+    if not port.isdigit() or host.startswith("unix"):
+        return None
+    host = host.strip("[]")
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host), int(port)  # noqa: S104
+
+
+def serving(addr: str) -> bool:
+    """True once a gunicorn worker answers an HTTP request on addr (any status: the app is loaded)."""
+    target = _probe_target(addr)
+    if target is None:
+        return True
+    connection = http.client.HTTPConnection(*target, timeout=5)
+    try:
+        connection.request("GET", "/admin/login/")
+        connection.getresponse().read()
+    except OSError:
+        return False
+    finally:
+        connection.close()
+    return True
+
+
+DEMO_BASE_MODEL = "demo-tiny-llama"  # create_demo_base_model's default name
+
+
 class Command(BaseCommand):
     help = "Run gunicorn, one worker per queue and beat, supervised; stop the embedded services on exit."
 
+    WEB_FIRST_S = 60.0  # the workers and beat start once the web answers, or after this long regardless
+
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--addr", default=os.environ.get("PLATFORM_ADDR", "127.0.0.1:8000"))
+        parser.add_argument(
+            "--prepare",
+            action="store_true",
+            help="first collect static files, migrate and load the demo (what `make run` does)",
+        )
 
-    def handle(self, *args: Any, addr: str, **options: Any) -> None:
+    def handle(self, *args: Any, addr: str, prepare: bool = False, **options: Any) -> None:
         supervisor = Supervisor(platform_commands(addr), log=self._log)
         # Before the first child exists, so a signal during start-up cannot orphan any of them.
         supervisor.install_signal_handlers()
         try:
+            if prepare:
+                self._prepare(supervisor)
+            if supervisor.stopping:
+                return
+            supervisor.start(["web"])
+            deadline = time.monotonic() + self.WEB_FIRST_S
+            supervisor.run(interval=0.2, until=lambda: serving(addr) or time.monotonic() > deadline)
+            if supervisor.stopping:
+                return
             supervisor.start()
             self._banner(addr)
             supervisor.run()
         finally:
             supervisor.stop()
             self._stop_embedded()
+
+    def _prepare(self, supervisor: Supervisor) -> None:
+        """collectstatic, migrate and the demo; each is quick once done, so they run in this process."""
+        started = time.monotonic()
+        call_command("collectstatic", interactive=False, verbosity=0)
+        static_done = time.monotonic()
+        call_command("migrate", interactive=False)
+        migrate_done = time.monotonic()
+        first_time = []
+        if self._demo_loaded():
+            call_command("load_demo")
+        else:
+            first_time.append("load_demo")
+        if self._demo_model_registered():
+            call_command("create_demo_base_model", register=True)
+        else:
+            first_time.append("create_demo_base_model --register")
+        # The pool would count as another client when the embedded services are stopped at exit.
+        for connection in connections.all(initialized_only=True):
+            connection.close()
+            if hasattr(connection, "close_pool"):
+                connection.close_pool()
+        if first_time:
+            self._manage_at_once(first_time, supervisor)
+        done = time.monotonic()
+        # tests/benchmarks/first_start.py reads this line for its per-step figures.
+        self.stdout.write(
+            f"prepared in {done - started:.1f} s: collectstatic {static_done - started:.1f} s, "
+            f"migrate {migrate_done - static_done:.1f} s, demo {done - migrate_done:.1f} s"
+        )
+
+    @staticmethod
+    def _demo_loaded() -> bool:
+        from governance.models import AISystem
+
+        return AISystem.objects.filter(name=DEMO_SYSTEM).exists()
+
+    @staticmethod
+    def _demo_model_registered() -> bool:
+        from training import conf
+        from training.models import BaseModel
+
+        target = conf.models_root() / DEMO_BASE_MODEL
+        registered = BaseModel.objects.filter(name=DEMO_BASE_MODEL).values_list("path", flat=True).first()
+        return target.exists() and registered is not None and Path(registered).resolve() == target
+
+    def _manage_at_once(self, commands: list[str], supervisor: Supervisor) -> None:
+        """Run `manage.py <command>` for each at the same time; stop them all on a signal or a failure."""
+        manage = str(Path(settings.BASE_DIR) / "manage.py")
+        running = {
+            command: subprocess.Popen([sys.executable, manage, *command.split()])  # noqa: S603 - fixed argv
+            for command in commands
+        }
+        try:
+            while running and not supervisor.stopping:
+                for command, process in list(running.items()):
+                    code = process.poll()
+                    if code == 0:
+                        del running[command]
+                    elif code is not None:
+                        raise CommandError(f"manage.py {command} exited with code {code}")
+                time.sleep(0.2)
+        finally:
+            for process in running.values():
+                if process.poll() is None:
+                    process.terminate()
+                    process.wait()
 
     def _log(self, message: str) -> None:
         logger.warning(message)
