@@ -28,7 +28,6 @@ from governance.errors import ValidationFailed
 from governance.models import DPIA, AuditEvent
 from governance.models.dpia import RISKS
 from governance.policy import DOWNLOAD, require
-from governance.rendering import render_pdf
 from governance.selectors import reports as selectors
 from governance.selectors.reports import AUDIT_COLUMNS, AuditFilter
 from governance.services.audit import (
@@ -226,6 +225,8 @@ def _audit_pdf(actor: Actor, where: AuditFilter, stem: str) -> ReportFile:
         "cap": cap,
         "verification": verification.as_dict(),
     }
+    from governance.rendering import render_pdf  # WeasyPrint: 1.7 s to import, only when rendering
+
     pdf = render_pdf(AUDIT_TEMPLATE, context, title="Audit report", created=created)
     sha256 = hashlib.sha256(pdf).hexdigest()
     with transaction.atomic():
@@ -326,6 +327,8 @@ def report_dpia_generate(*, actor: Actor, dpia: DPIA) -> ReportFile:
         "risks": dpia_risks(dpia),
         "risk_map": dpia_risk_map(dpia),
     }
+    from governance.rendering import render_pdf
+
     pdf = render_pdf(DPIA_TEMPLATE, context, title=f"DPIA report: {dpia.title}", created=created)
     sha256 = hashlib.sha256(pdf).hexdigest()
     with transaction.atomic():
@@ -384,6 +387,8 @@ def report_records_of_processing_generate(*, actor: Actor, output: str) -> Repor
     stem = f"records-of-processing-{created:%Y%m%d}"
     if output == ReportOutput.PDF:
         context = {"report": _footer(actor, created, head_sequence, head_hash), "rows": rows}
+        from governance.rendering import render_pdf
+
         content = render_pdf(RECORDS_TEMPLATE, context, title="Records of processing", created=created)
     elif output == ReportOutput.CSV:
         content = b"".join(_csv_chunks(RECORDS_COLUMNS, (_records_csv_row(row) for row in rows)))
