@@ -59,7 +59,7 @@ class CollectionForm(forms.ModelForm):
                 self.fields[name].help_text = "Leave empty to take it from the model"
         for name in ("retrieval_mode", "text_search_config"):
             if name in self.fields:
-                self.fields[name].required = False  # empty: the service's default (hybrid, english)
+                self.fields[name].required = False  # empty: the service's default (dense, english)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

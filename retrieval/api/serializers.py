@@ -71,7 +71,7 @@ class CollectionIn(serializers.Serializer):
     hnsw_ef_construction = serializers.IntegerField(required=False, min_value=4, max_value=1000, default=64)
     min_score = serializers.FloatField(required=False, min_value=-1, max_value=1)
     retrieval_mode = serializers.ChoiceField(
-        choices=RetrievalMode.choices, required=False, default=RetrievalMode.HYBRID
+        choices=RetrievalMode.choices, required=False, default=RetrievalMode.DENSE
     )
     text_search_config = serializers.CharField(
         max_length=63,

@@ -59,7 +59,7 @@ class Migration(migrations.Migration):
                     ("dense", "Vector search only"),
                     ("lexical", "Full-text search only"),
                 ],
-                default="hybrid",
+                default="dense",
                 help_text="Default ranking of a query; a query may ask for another",
                 max_length=10,
             ),

@@ -107,7 +107,7 @@ def collection_create(
     hnsw_ef_construction: int = 64,
     min_score: float | None = None,
     description: str = "",
-    retrieval_mode: str = RetrievalMode.HYBRID,
+    retrieval_mode: str = RetrievalMode.DENSE,
     text_search_config: str = "english",
     embed_title: bool = True,
     chunk_header: str = "",

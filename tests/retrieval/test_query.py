@@ -74,7 +74,7 @@ def test_k_defaults_to_five_and_caps_at_what_the_collection_holds(api, engineer,
 def test_below_the_threshold_it_answers_no_relevant_fragment(api, engineer, collection, indexed):
     body = _query(api(engineer), collection, query="quantum chromodynamics lattice", min_score=0.9).json()
     assert body == {
-        "mode": "hybrid",
+        "mode": "dense",
         "results": [],
         "no_relevant_fragment": True,
         "query_log_id": body["query_log_id"],
