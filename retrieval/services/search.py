@@ -421,7 +421,10 @@ def _check_mode(mode: Any, group_by_document: Any) -> None:
 
 
 def _results(collection: Collection, found: Retrieved, threshold: float) -> list[dict[str, Any]]:
-    kept = [r for r in found.ranked if r.hit.score >= threshold]
+    # The threshold is the vector ranking's notion of relevance: a chunk the full-text ranking found
+    # holds the query's words (an order number, a product code), which is evidence of its own, so it
+    # stays even when its cosine is low. In dense mode every hit is judged by its cosine.
+    kept = [r for r in found.ranked if r.lexical_rank is not None or r.hit.score >= threshold]
     documents = Document.objects.only("pk", "external_id", "title", "source").in_bulk(
         {r.hit.document_id for r in kept}
     )
@@ -442,7 +445,7 @@ def collection_query(
     """Embed the query, search the collection, cite each chunk, and log the query (masked) for Art. 12.
 
     `mode` (dense, lexical or hybrid; the collection's default when None) picks the rankings;
-    `min_score` is a floor on the cosine similarity in every mode (each candidate's is computed).
+    `min_score` is a floor on the cosine similarity of chunks only the vector ranking found.
     """
     started = time.monotonic()
     _check_query(query, k, min_score)

@@ -77,6 +77,16 @@ def test_a_rare_code_is_found_first_by_full_text_and_kept_first_by_fusion(api, e
     assert hybrid["results"][0]["ranks"]["dense"] is not None
 
 
+def test_the_threshold_judges_vector_only_hits_and_keeps_full_text_hits(api, engineer, collection, indexed):
+    client = api(engineer)
+    dense = _query(client, collection, query="QX-7731", k=4, min_score=0.9, mode="dense").json()
+    assert dense["results"] == [] and dense["no_relevant_fragment"] is True
+    for mode in ("lexical", "hybrid"):
+        found = _query(client, collection, query="QX-7731", k=4, min_score=0.9, mode=mode).json()
+        assert [r["citation"]["external_id"] for r in found["results"]] == ["gasket"], mode
+        assert found["results"][0]["score"] < 0.9 and found["results"][0]["ranks"]["lexical"] == 1
+
+
 @pytest.mark.parametrize(("rrf_k", "weight"), [(60, 1.0), (20, 0.5)])
 def test_hybrid_order_is_the_reciprocal_rank_fusion_of_both_rankings(
     settings, collection, indexed, rrf_k, weight
