@@ -245,12 +245,6 @@ PII_SCORE_THRESHOLD = env_float("PII_SCORE_THRESHOLD", 0.5)
 # region first; each region is one more phonenumbers pass (~2 ms of CPU per KB). DE is left out: its
 # numbering plan accepts amounts such as "3538.11" and groups of IBAN digits.
 PII_PHONE_REGIONS = tuple((env("PII_PHONE_REGIONS", "PL,GB,US") or "").split(","))
-# Worker processes for large scans (a dataset batch, a big document); 1 scans in the calling process.
-# Each worker holds its own scanner (about 250 MB). Default: the cores this process may run on.
-PII_SCAN_PROCESSES = env_int(
-    "PII_SCAN_PROCESSES",
-    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
-)
 # Most identifiers one erasure request may name (governance.pii.identifiers); more is refused with 400.
 ERASURE_MAX_IDENTIFIERS = env_int("ERASURE_MAX_IDENTIFIERS", 10_000)
 # Encrypts an erasure request's raw identifiers while it runs (verification searches text for them after
