@@ -74,21 +74,29 @@ def test_an_auditor_cannot_add_a_collection_in_the_admin(auditor):
     assert _client(auditor).get("/admin/retrieval/collection/add/").status_code == 403
 
 
+def _add_collection(user, ai_system, name, **fields):
+    """POST the admin's add form with the defaults a browser would send, plus `fields`."""
+    form = {
+        "name": name,
+        "ai_system": ai_system.pk,
+        "embedding_model": "all-MiniLM-L6-v2",
+        "pii_policy": "index",
+        "hnsw_m": 16,
+        "hnsw_ef_construction": 64,
+        "min_score": 0.3,
+        **fields,
+    }
+    return _client(user).post("/admin/retrieval/collection/add/", form)
+
+
 def test_the_admin_creates_a_collection_with_its_ranking_language_and_header(engineer, ai_system):
-    response = _client(engineer).post(
-        "/admin/retrieval/collection/add/",
-        {
-            "name": "Polish KB",
-            "ai_system": ai_system.pk,
-            "embedding_model": "all-MiniLM-L6-v2",
-            "pii_policy": "index",
-            "hnsw_m": 16,
-            "hnsw_ef_construction": 64,
-            "min_score": 0.3,
-            "retrieval_mode": "lexical",
-            "text_search_config": "simple",
-            "chunk_header": "Baza wiedzy działu obsługi",
-        },
+    response = _add_collection(
+        engineer,
+        ai_system,
+        "Polish KB",
+        retrieval_mode="lexical",
+        text_search_config="simple",
+        chunk_header="Baza wiedzy działu obsługi",
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     collection = Collection.objects.get(name="Polish KB")
@@ -97,19 +105,7 @@ def test_the_admin_creates_a_collection_with_its_ranking_language_and_header(eng
 
 
 def test_the_admin_refuses_an_unknown_text_search_language_as_a_form_error(engineer, ai_system):
-    response = _client(engineer).post(
-        "/admin/retrieval/collection/add/",
-        {
-            "name": "Klingon KB",
-            "ai_system": ai_system.pk,
-            "embedding_model": "all-MiniLM-L6-v2",
-            "pii_policy": "index",
-            "hnsw_m": 16,
-            "hnsw_ef_construction": 64,
-            "min_score": 0.3,
-            "text_search_config": "klingon",
-        },
-    )
+    response = _add_collection(engineer, ai_system, "Klingon KB", text_search_config="klingon")
     assert response.status_code == 200
     assert "text_search_config must be a PostgreSQL text search configuration" in response.content.decode()
     assert not Collection.objects.filter(name="Klingon KB").exists()
