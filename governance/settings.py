@@ -342,6 +342,7 @@ SPECTACULAR_SETTINGS = {
     # Several registers have a field named "status"; name each choice set after its class.
     "ENUM_NAME_OVERRIDES": {
         "RiskLevelEnum": "governance.choices.Level",
+        "RetrievalModeEnum": "retrieval.choices.RetrievalMode",
         "EventLevelEnum": "training.choices.EventLevel",
         "AISystemStatusEnum": "governance.choices.AISystemStatus",
         "DatasetVersionStatusEnum": "governance.choices.DatasetVersionStatus",
