@@ -48,8 +48,12 @@ static: install
 run: install
 	$(PY) manage.py run_platform --prepare
 
+# The whole suite runs on two xdist workers; each has its own test database, broker key prefix and
+# Celery worker (tests/conftest.py), so no worker consumes another's tasks. Named test paths run in one
+# process (no second database to migrate); TEST_WORKERS=0 runs everything in one, TEST_WORKERS=n on n.
+TEST_WORKERS ?= $(if $(filter tests/%,$(PYTEST_ARGS)),0,2)
 test: services
-	REDIS_DB=1 $(PY) -m pytest $(PYTEST_ARGS)
+	REDIS_DB=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff format --check .

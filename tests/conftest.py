@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import pytest
 from django.conf import settings
+from django.db.models import Model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -21,6 +23,8 @@ from governance.roles import AUDITOR, COMPLIANCE_OFFICER, ENGINEER
 from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+M = TypeVar("M", bound=Model)
 
 # Importing settings starts nothing (pytest-django imported them before this file); start the embedded
 # PostgreSQL and Redis now, before any test touches them. `make test` has started them already.
@@ -46,15 +50,68 @@ def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> None:
             cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
 
 
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     # PBKDF2 costs ~0.7 s per user on this machine; tests create many users.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+
+
+def media_root(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.getbasetemp() / "media")
 
 
 @pytest.fixture(autouse=True)
 def _media_root(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
-    settings.MEDIA_ROOT = str(tmp_path_factory.getbasetemp() / "media")
+    settings.MEDIA_ROOT = media_root(tmp_path_factory)
+
+
+def built_once(
+    django_db_blocker: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    build: Callable[[], T],
+    **overrides: Any,
+) -> Iterator[T]:
+    """Rows a whole module reads, built once in a transaction that every test of it nests in.
+
+    For a module-scoped fixture (`yield from built_once(...)`) whose setup costs far more than each of
+    its tests (a world made through the services, audit chain included). Each test's own transaction
+    (pytest-django's TestCase atomic) becomes a savepoint inside this one: a test starts from exactly
+    these rows and what it writes is rolled back, as before; the rows themselves are rolled back when
+    the module ends. Tests that use it must not be transactional (a flush would empty the rows), and
+    should re-read the rows (`fresh`) rather than share model instances another test may have changed.
+    Built with the settings the autouse fixtures give a test (fast hashing, the session's media) and
+    `overrides`: the settings the module's own autouse fixtures give its tests.
+    """
+    from django.db import transaction
+    from django.test.utils import override_settings
+
+    atomic = transaction.atomic()
+    # A durable block inside sees a test case's block, as it does in any test.
+    atomic._from_testcase = True  # type: ignore[attr-defined]
+    with django_db_blocker.unblock():
+        atomic.__enter__()
+        try:
+            test_settings = {"PASSWORD_HASHERS": FAST_HASHERS, "MEDIA_ROOT": media_root(tmp_path_factory)}
+            with override_settings(**{**test_settings, **overrides}):
+                rows = build()
+        except BaseException:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+            raise
+    try:
+        yield rows
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+
+def fresh(row: M) -> M:
+    """The same row read again: what the database holds now, with no state a previous test left on it."""
+    return type(row)._default_manager.get(pk=row.pk)
 
 
 @pytest.fixture(autouse=True)
@@ -268,8 +325,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 )
             ]
             for name in names:
-                pid = name.rsplit("_", 1)[-1]
-                if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                # test_governance_<pid>, or test_governance_<pid>_gw<n> for an xdist worker's database.
+                run = re.fullmatch(r"test_governance_(\d+)(?:_gw\d+)?", name)
+                if run and not Path(f"/proc/{run[1]}").exists():
                     conn.execute(
                         sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
                     )

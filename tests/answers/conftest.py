@@ -47,6 +47,10 @@ def _fresh_backends() -> Any:
 
 @pytest.fixture
 def knowledge(engineer: Any, ai_system: Any) -> Collection:
+    return index_knowledge(engineer, ai_system)
+
+
+def index_knowledge(engineer: Any, ai_system: Any) -> Collection:
     collection = collections.collection_create(
         actor=engineer, ai_system=ai_system, name="Help centre", chunk_size=200, chunk_overlap=20
     )

@@ -7,7 +7,7 @@ Each refusal is checked for what it leaves behind too: no answer record, no quer
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -28,20 +28,106 @@ from retrieval.services.search import collection_query
 from tests.answers.conftest import (  # noqa: F401 - fixtures
     active_deployment,
     adapter,
-    ai_system,
     approved_dpia,
-    base_model,
     demo_model_dir,
-    knowledge,
+    index_knowledge,
     make_deployment,
     make_version,
-    trained_job,
-    version,
 )
+from tests.conftest import built_once, fresh
+from tests.factories import UserFactory
 from tests.retrieval.conftest import doc, ingest_now
-from tests.training.conftest import _clear_hooks, _training_settings  # noqa: F401 - autouse fixtures
+from tests.training.conftest import (  # noqa: F401 - autouse fixtures
+    FIXTURE_SETTINGS,
+    _clear_hooks,
+    _training_settings,
+    new_ai_system,
+    new_version,
+    register_base_model,
+    train_job,
+)
 
 pytestmark = pytest.mark.django_db
+
+
+@dataclass(frozen=True)
+class Shared:
+    engineer: Any
+    ai_system: Any
+    base_model: Any
+    version: Any
+    trained_job: Any
+    knowledge: Collection
+
+
+@pytest.fixture(scope="module")
+def _shared(
+    django_db_setup: None,
+    django_db_blocker: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_model_dir: Any,
+) -> Iterator[Shared]:
+    """The rows behind `active_deployment`, made once for the module's ~90 tests.
+
+    A trained job (with its hold-out evaluations), a scanned dataset version and an indexed collection
+    cost several times what one of these tests does. They are the rows the fixtures of the same names
+    make (tests/training/conftest.py, tests/answers/conftest.py); each test's writes are rolled back
+    (tests.conftest.built_once), so each still starts from exactly these.
+    """
+
+    def build() -> Shared:
+        engineer = UserFactory(username="engineer", role=ENGINEER)
+        system = new_ai_system(engineer)
+        base_model = register_base_model(engineer, demo_model_dir)
+        version = new_version(engineer, system)
+        job = train_job(engineer, system, base_model, version)
+        return Shared(engineer, system, base_model, version, job, index_knowledge(engineer, system))
+
+    yield from built_once(django_db_blocker, tmp_path_factory, build, **FIXTURE_SETTINGS)
+
+
+@pytest.fixture(autouse=True)
+def _no_answers_counted(_shared: Shared, settings: Any) -> None:
+    """The module's engineer is one user for every test: none of its answers count, as for a new user.
+
+    The rate limit counts answers per user id in Redis (answers.ratelimit), outside the rolled-back
+    transaction; without this the answers of earlier tests would count against a later one.
+    """
+    client = ratelimit._client(settings.REDIS_URL)
+    prefix = settings.DATABASES["default"]["NAME"]
+    for key in client.scan_iter(f"answers:rate:{prefix}:{_shared.engineer.pk}:*"):
+        client.delete(key)
+
+
+@pytest.fixture
+def engineer(db: None, _shared: Shared) -> Any:
+    return fresh(_shared.engineer)
+
+
+@pytest.fixture
+def ai_system(db: None, _shared: Shared) -> Any:
+    return fresh(_shared.ai_system)
+
+
+@pytest.fixture
+def base_model(db: None, _shared: Shared) -> Any:
+    return fresh(_shared.base_model)
+
+
+@pytest.fixture
+def version(db: None, _shared: Shared) -> Any:
+    return fresh(_shared.version)
+
+
+@pytest.fixture
+def trained_job(db: None, _shared: Shared) -> Any:
+    return fresh(_shared.trained_job)
+
+
+@pytest.fixture
+def knowledge(db: None, _shared: Shared) -> Collection:
+    return fresh(_shared.knowledge)
+
 
 QUESTION = "How long do refunds take to reach my card?"
 EMAIL = "jan.kowalski@example.org"

@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,18 +31,18 @@ from answers import services, serving
 from answers.backends import InferenceUnavailable, openai_compatible
 from answers.models import AnswerRecord
 from governance.choices import AnswerBackend
+from governance.roles import ENGINEER
 from tests.answers.conftest import (  # noqa: F401 - fixtures
     adapter,
-    ai_system,
     approved_dpia,
-    base_model,
     demo_model_dir,
-    knowledge,
+    index_knowledge,
     make_deployment,
     make_version,
-    trained_job,
-    version,
 )
+from tests.conftest import built_once, fresh
+from tests.factories import UserFactory
+from tests.training.conftest import new_ai_system, new_version, register_base_model, train_job
 
 pytestmark = pytest.mark.django_db
 
@@ -59,6 +60,72 @@ def _answer_settings(settings: Any, tmp_path: Path) -> None:
     settings.ANSWER_HTTP_RETRIES = 2
     settings.ANSWER_BREAKER_FAILURES = 50  # out of the way unless a test is about it
     settings.ANSWER_BREAKER_RESET_S = 30.0
+
+
+@dataclass(frozen=True)
+class Shared:
+    engineer: Any
+    ai_system: Any
+    base_model: Any
+    version: Any
+    trained_job: Any
+    knowledge: Any
+
+
+@pytest.fixture(scope="module")
+def _shared(
+    django_db_setup: None,
+    django_db_blocker: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_model_dir: Path,
+) -> Iterator[Shared]:
+    """The rows the fixtures of the same names make (tests/training, tests/answers), made once here.
+
+    A trained job with its hold-out evaluations, a scanned version and an indexed collection cost more
+    than most of these tests; each test's writes are rolled back (tests.conftest.built_once). Made under
+    this module's settings: its adapters outside .data/, like `_answer_settings` keeps each test's.
+    """
+
+    def build() -> Shared:
+        engineer = UserFactory(username="engineer", role=ENGINEER)
+        system = new_ai_system(engineer)
+        base_model = register_base_model(engineer, demo_model_dir)
+        version = new_version(engineer, system)
+        job = train_job(engineer, system, base_model, version)
+        return Shared(engineer, system, base_model, version, job, index_knowledge(engineer, system))
+
+    artifacts = tmp_path_factory.mktemp("openai-compatible-artifacts")
+    yield from built_once(django_db_blocker, tmp_path_factory, build, TRAINING_ARTIFACTS_ROOT=str(artifacts))
+
+
+@pytest.fixture
+def engineer(db: None, _shared: Shared) -> Any:
+    return fresh(_shared.engineer)
+
+
+@pytest.fixture
+def ai_system(db: None, _shared: Shared) -> Any:
+    return fresh(_shared.ai_system)
+
+
+@pytest.fixture
+def base_model(db: None, _shared: Shared) -> Any:
+    return fresh(_shared.base_model)
+
+
+@pytest.fixture
+def version(db: None, _shared: Shared) -> Any:
+    return fresh(_shared.version)
+
+
+@pytest.fixture
+def trained_job(db: None, _shared: Shared) -> Any:
+    return fresh(_shared.trained_job)
+
+
+@pytest.fixture
+def knowledge(db: None, _shared: Shared) -> Any:
+    return fresh(_shared.knowledge)
 
 
 def _free_port() -> int:

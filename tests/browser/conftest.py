@@ -39,6 +39,15 @@ def chromium_path() -> str | None:
     return None
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist (`make test` runs two workers) all browser tests go to one worker (`--dist
+    loadgroup`): one Chromium, not one per worker, and the FAILED-*.png this run leaves are its own."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 @pytest.fixture(autouse=True)
 def _regex_pii_engine(settings: Any) -> None:
     """The in-process scans of the live server use the regex engine (the worker keeps its own)."""

@@ -26,6 +26,7 @@ from tests.governance.test_permissions_matrix import (  # noqa: F401
     AdminWorld,
     World,
     _admin_client,
+    _module_world,
     _registered,
     admin_world,
     world,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +20,26 @@ from pypdf import PdfReader
 from governance.choices import DatasetPurpose, DeclarationStatus, Environment, LegalBasis, RiskClass
 from governance.errors import Conflict, NotPermitted, ValidationFailed
 from governance.models import AISystem, AuditEvent, DatasetVersion, Deployment, DeploymentDocumentation
+from governance.roles import ENGINEER
 from governance.services import documentation
 from governance.services.audit import canonical_json
 from retrieval.choices import DocumentStatus, SourceType
 from retrieval.models import Collection, Document
 from retrieval.services import deployment_part as retrieval_part
-from tests.factories import AISystemFactory, DatasetFactory
+from tests.conftest import built_once, fresh
+from tests.factories import AISystemFactory, DatasetFactory, UserFactory
 from tests.training.conftest import (  # noqa: F401 - fixtures shared with the training tests
+    FIXTURE_SETTINGS,
     _clear_hooks,
     _training_settings,
     adapter,
-    ai_system,
     approved_dpia,
-    base_model,
     demo_model_dir,
     make_version,
-    trained_job,
-    version,
+    new_ai_system,
+    new_version,
+    register_base_model,
+    train_job,
 )
 from tests.training.helpers import ticket_records, upload_version
 from training.models import Evaluation
@@ -97,6 +102,63 @@ def record_everything(system: Any, dataset: Any) -> None:
     system.save()
     dataset.provenance = "Helpdesk export of 2025, pseudonymised at source"
     dataset.save()
+
+
+@dataclass(frozen=True)
+class Shared:
+    engineer: Any
+    ai_system: Any
+    base_model: Any
+    version: Any
+    trained_job: Any
+
+
+@pytest.fixture(scope="module")
+def _shared(
+    django_db_setup: None,
+    django_db_blocker: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_model_dir: Path,
+) -> Iterator[Shared]:
+    """The rows the training fixtures of the same names make, made once for the module.
+
+    A trained job (with its hold-out evaluations) and a scanned version cost more than rendering a
+    PDF; each test's writes are rolled back (tests.conftest.built_once), so each starts from these.
+    """
+
+    def build() -> Shared:
+        engineer = UserFactory(username="engineer", role=ENGINEER)
+        system = new_ai_system(engineer)
+        base_model = register_base_model(engineer, demo_model_dir)
+        version = new_version(engineer, system)
+        return Shared(engineer, system, base_model, version, train_job(engineer, system, base_model, version))
+
+    yield from built_once(django_db_blocker, tmp_path_factory, build, **FIXTURE_SETTINGS)
+
+
+@pytest.fixture
+def engineer(db: None, _shared: Shared) -> Any:
+    return fresh(_shared.engineer)
+
+
+@pytest.fixture
+def ai_system(db: None, _shared: Shared) -> Any:
+    return fresh(_shared.ai_system)
+
+
+@pytest.fixture
+def base_model(db: None, _shared: Shared) -> Any:
+    return fresh(_shared.base_model)
+
+
+@pytest.fixture
+def version(db: None, _shared: Shared) -> Any:
+    return fresh(_shared.version)
+
+
+@pytest.fixture
+def trained_job(db: None, _shared: Shared) -> Any:
+    return fresh(_shared.trained_job)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from governance.choices import DeploymentStatus, DPIAStatus
 from governance.models import DPIA, AuditEvent, Deployment, ErasureRequest
 from governance.selectors.erasure import OPEN_STATUSES
 from governance.services.audit import VERIFIED_ACTION
-from tests.governance.test_permissions_matrix import World, world  # noqa: F401
+from tests.governance.test_permissions_matrix import World, _module_world, world  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

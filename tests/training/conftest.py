@@ -37,15 +37,20 @@ from governance.roles import ENGINEER  # noqa: E402
 from tests.factories import AISystemFactory, DatasetFactory, DPIAFactory, UserFactory  # noqa: E402
 from tests.training.helpers import corpus_texts, ticket_records, upload_version  # noqa: E402
 
+# What every training test runs under (this process loaded its settings before the lines above).
+FIXTURE_SETTINGS = {
+    **TEST_SETTINGS,
+    "TRAINING_TEST_HOOKS_DIR": str(ROOT / "hooks"),
+    "PII_ENGINE": "regex",  # in-process scans in fixtures; the worker keeps its own engine
+    # The users of every fixture get a password; PBKDF2 would spend seconds per test on it.
+    "PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],
+}
+
 
 @pytest.fixture(autouse=True)
 def _training_settings(settings: Any) -> None:
-    for name, value in TEST_SETTINGS.items():  # this process loaded its settings before the lines above
+    for name, value in FIXTURE_SETTINGS.items():
         setattr(settings, name, value)
-    settings.TRAINING_TEST_HOOKS_DIR = str(ROOT / "hooks")
-    settings.PII_ENGINE = "regex"  # in-process scans in fixtures; the worker keeps its own engine
-    # The users of every fixture get a password; PBKDF2 would spend seconds per test on it.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
@@ -67,19 +72,47 @@ def demo_model_dir() -> Path:
     return build_demo_model(target, extra_texts=corpus_texts())
 
 
-@pytest.fixture
-def base_model(db: None, engineer: Any, demo_model_dir: Path) -> Any:
+# The fixtures' rows are made by these functions, so a module can make the same rows once for all its
+# tests (tests.conftest.built_once) where they cost far more than the tests.
+
+
+def register_base_model(engineer: Any, model_dir: Path) -> Any:
     from training.services import base_models
 
-    model = base_models.base_model_register(
-        actor=engineer, name="tiny", path=str(demo_model_dir), licence="demo"
-    )
+    model = base_models.base_model_register(actor=engineer, name="tiny", path=str(model_dir), licence="demo")
     return base_models.base_model_compute_manifest(base_model_id=model.pk)
+
+
+def new_ai_system(engineer: Any) -> Any:
+    return AISystemFactory(name="Helpdesk", owner=engineer, evaluation_threshold=0.5)
+
+
+def new_version(
+    engineer: Any,
+    ai_system: Any,
+    records: list[dict[str, Any]] | None = None,
+    *,
+    scan: bool = True,
+    **dataset_fields: Any,
+) -> Any:
+    fields = {
+        "purpose": DatasetPurpose.TRAINING,
+        "legal_basis": LegalBasis.LEGITIMATE_INTERESTS,
+        **dataset_fields,
+    }
+    dataset = DatasetFactory(owner=engineer, **fields)
+    dataset.ai_systems.add(ai_system)
+    return upload_version(dataset, records or ticket_records(40), actor=engineer, scan=scan)
+
+
+@pytest.fixture
+def base_model(db: None, engineer: Any, demo_model_dir: Path) -> Any:
+    return register_base_model(engineer, demo_model_dir)
 
 
 @pytest.fixture
 def ai_system(db: None, engineer: Any) -> Any:
-    return AISystemFactory(name="Helpdesk", owner=engineer, evaluation_threshold=0.5)
+    return new_ai_system(engineer)
 
 
 @pytest.fixture
@@ -87,14 +120,7 @@ def make_version(db: None, engineer: Any, ai_system: Any) -> Callable[..., Any]:
     """make_version(records=..., purpose=..., legal_basis=..., scan=True) -> a DatasetVersion."""
 
     def make(records: list[dict[str, Any]] | None = None, *, scan: bool = True, **dataset_fields: Any) -> Any:
-        fields = {
-            "purpose": DatasetPurpose.TRAINING,
-            "legal_basis": LegalBasis.LEGITIMATE_INTERESTS,
-            **dataset_fields,
-        }
-        dataset = DatasetFactory(owner=engineer, **fields)
-        dataset.ai_systems.add(ai_system)
-        return upload_version(dataset, records or ticket_records(40), actor=engineer, scan=scan)
+        return new_version(engineer, ai_system, records, scan=scan, **dataset_fields)
 
     return make
 
@@ -152,6 +178,10 @@ def set_hooks(job_id: int, **hooks: Any) -> None:
 
 @pytest.fixture
 def trained_job(db: None, engineer: Any, ai_system: Any, base_model: Any, version: Any) -> Any:
+    return train_job(engineer, ai_system, base_model, version)
+
+
+def train_job(engineer: Any, ai_system: Any, base_model: Any, version: Any) -> Any:
     """A job created through the service and run to the end in this process (no worker needed).
 
     The first one trains; later ones start from a copy of its finished adapter directory, the path a
