@@ -5,7 +5,8 @@ or the correction. The row stays (the deployment answered at that time, with tho
 Art. 12 record of the system's operation) but its texts become the redaction marker and its keys go.
 A row carrying only a name key of the subject is listed for the officer to confirm (kind "answer").
 The purge vacuums the table and rebuilds its indexes, so no dead tuple, GIN entry or statistics
-sample keeps an identifier.
+sample keeps an identifier. The export (access and portability requests) reads the same rows erase
+would redact, with the stored masked texts and the deployment's processing facts.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.db.models import Q, QuerySet
 from answers.models import AnswerRecord
 from governance.participants import ErasureScope, NameOnlyMatch
 from governance.services.audit import audit_record
+from governance.services.processing_contexts import deployment_context, unique
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,29 @@ def _name_only(scope: ErasureScope) -> list[NameOnlyMatch]:
 
 def erasure_find(scope: ErasureScope) -> dict[str, Any]:
     return {"counts": {"answers": _pending(scope).count()}, "name_only": _name_only(scope)}
+
+
+def erasure_export(scope: ErasureScope) -> dict[str, Any]:
+    """The subject's answer records as stored (masked texts), with their deployments' facts; reads only."""
+    rows = list(_subject(scope).select_related("deployment__ai_system").order_by("created_at", "pk"))
+    items = [
+        {
+            "kind": KIND,
+            "id": row.pk,
+            "portable": True,
+            "deployment": str(row.deployment),
+            "deployment_id": row.deployment_id,
+            "created_at": row.created_at.isoformat(),
+            "question": row.question_masked,
+            "answer": row.answer_masked,
+            "feedback_rating": row.feedback_rating,
+            "feedback_correction": row.feedback_correction_masked,
+            "handoff": row.handoff,
+            "pii_types": sorted(row.pii_summary or {}),
+        }
+        for row in rows
+    ]
+    return {"items": items, "processing": unique(deployment_context(row.deployment) for row in rows)}
 
 
 @transaction.atomic  # the orchestrator's transaction when it calls; its own when called alone

@@ -18,6 +18,7 @@ def register() -> None:
             verify=answer_erasure.erasure_verify,
             order=40,
             count_names=answer_erasure.COUNT_NAMES,
+            export=answer_erasure.erasure_export,
         )
     )
     dashboard.register()

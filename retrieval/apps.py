@@ -21,7 +21,7 @@ class RetrievalConfig(AppConfig):
         )
         from retrieval import dashboard
         from retrieval.gates import register_gates
-        from retrieval.services import deployment_part, erasure
+        from retrieval.services import deployment_part, erasure, subject_export
 
         register_api_routes("retrieval.api.urls")
         register_gates()
@@ -36,5 +36,6 @@ class RetrievalConfig(AppConfig):
                 verify=erasure.erasure_verify,
                 order=30,
                 count_names=erasure.COUNT_NAMES,
+                export=subject_export.erasure_export,
             )
         )

@@ -4,10 +4,15 @@ A dataset version is immutable, so a version holding the subject's records is re
 version is written without those records (same seed and fraction, so every kept record keeps its
 split), and the old version becomes `erased`: its file is deleted, its record rows stay with hashes
 and subject keys only, which is what training's participant needs to taint the adapters trained on it.
+
+The export (access and portability requests) reads the records erase would remove, from every version
+that still holds them (the file of an erased version is gone), each parsed from its version's file.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,7 @@ from governance.services.datasets import (
     records_summary,
     write_without_records,
 )
+from governance.services.processing_contexts import dataset_context, unique
 
 KIND = "dataset_record"
 COUNT_NAMES = ("dataset_versions_replaced", "records_removed")
@@ -282,6 +288,55 @@ def _text_hits(version: DatasetVersion, needles: list[str], scope: ErasureScope)
     return hits, name_only
 
 
+def export(scope: ErasureScope) -> dict[str, Any]:
+    """The subject's records, as stored, in every version still holding them; reads only.
+
+    Like erase, it waits for every scan (ParticipantNotReady): an unscanned record may be theirs.
+    """
+    _require_scanned()
+    found = _ordinals_by_version(scope)
+    items: list[dict[str, Any]] = []
+    contexts: list[dict[str, Any]] = []
+    versions = DatasetVersion.objects.select_related("dataset").prefetch_related("dataset__ai_systems")
+    for version in versions.filter(pk__in=list(found)).order_by("dataset__name", "number"):
+        records = DatasetRecord.objects.filter(version=version, ordinal__in=found[version.pk])
+        items += _record_items(version, list(records.order_by("ordinal")))
+        contexts.append(dataset_context(version.dataset))
+    return {"items": items, "processing": unique(contexts)}
+
+
+def _record_items(version: DatasetVersion, records: list[DatasetRecord]) -> list[dict[str, Any]]:
+    """One item per record, its JSON line read at its offset and checked against its sha256."""
+    path = dataset_version_path(version)
+    lines: dict[int, bytes | None] = {}
+    if path.exists():
+        with path.open("rb") as handle:
+            for record in records:
+                handle.seek(record.byte_offset)
+                read = handle.readline().rstrip(b"\n")
+                lines[record.ordinal] = read if hashlib.sha256(read).hexdigest() == record.sha256 else None
+    items = []
+    for record in records:
+        line = lines.get(record.ordinal)
+        items.append(
+            {
+                "kind": KIND,
+                "id": record.pk,
+                "portable": True,
+                "dataset": version.dataset.name,
+                "dataset_id": version.dataset_id,
+                "version": version.number,
+                "version_id": version.pk,
+                "split": record.split,
+                "ordinal": record.ordinal,
+                "pii_types": sorted(record.pii_summary or {}),
+                # None only where the stored file is missing or no longer matches the register's hash.
+                "record": json.loads(line) if line is not None else None,
+            }
+        )
+    return items
+
+
 participant = ErasureParticipant(
     name="datasets",
     find=find,
@@ -290,4 +345,5 @@ participant = ErasureParticipant(
     verify=verify,
     order=10,
     count_names=COUNT_NAMES,
+    export=export,
 )

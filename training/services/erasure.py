@@ -11,6 +11,9 @@ the normal job service, gates included.
 Which training rows could hold record text: evaluations keep averaged metrics only (no sample
 outputs), fine-tune events keep counts, steps and losses (their messages never quote a record), and
 adapter lineage keeps hashes; only the files on disk (weights, checkpoints) hold what was learned.
+
+The export (access requests) lists the adapters erase would taint, tainted ones included: their names
+and lineage, never their weights, marked not portable (the platform derived them).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from governance.errors import Conflict
 from governance.models import DatasetRecord, DatasetVersion
 from governance.participants import ErasureParticipant, ErasureScope
 from governance.services.audit import audit_record
+from governance.services.processing_contexts import dataset_context, unique
 from training.choices import ACTIVE_JOB_STATUSES, AdapterStatus, EventLevel, JobStatus
 from training.models import AdapterVersion, FineTuneJob
 from training.services import jobs
@@ -83,6 +87,40 @@ def find(scope: ErasureScope) -> dict[str, Any]:
         },
         "name_only": [],
     }
+
+
+def export(scope: ErasureScope) -> dict[str, Any]:
+    """Every adapter trained on the subject's records (names and lineage) and its dataset's facts."""
+    adapters = (
+        _adapters(_affected_versions(scope))
+        .select_related("ai_system", "base_model", "dataset_version__dataset", "job")
+        .prefetch_related("dataset_version__dataset__ai_systems")
+        .order_by("pk")
+    )
+    items: list[dict[str, Any]] = []
+    contexts: list[dict[str, Any]] = []
+    for adapter in adapters:
+        version = adapter.dataset_version
+        items.append(
+            {
+                "kind": "adapter",
+                "id": adapter.pk,
+                "portable": False,
+                "name": adapter.name,
+                "ai_system": adapter.ai_system.name,
+                "base_model": adapter.base_model.name,
+                "trained_on": [
+                    {"dataset": version.dataset.name, "version": version.number, "version_id": version.pk}
+                ],
+                "job_id": adapter.job_id,
+                "status": adapter.status,
+                "tainted": adapter.status == AdapterStatus.TAINTED,
+                "files_deleted": adapter.files_deleted_at is not None,
+                "created_at": adapter.created_at.isoformat(),
+            }
+        )
+        contexts.append(dataset_context(version.dataset))
+    return {"items": items, "processing": unique(contexts)}
 
 
 @transaction.atomic
@@ -237,4 +275,5 @@ participant = ErasureParticipant(
     verify=verify,
     order=20,
     count_names=COUNT_NAMES,
+    export=export,
 )
