@@ -160,3 +160,23 @@ def test_sigint_to_the_group_stops_everything_when_sigint_was_inherited_ignored_
         assert not any(_alive(pid) for pid in pids)
     finally:
         _kill_group(process)
+
+
+def test_shutdown_after_make_stop_does_not_start_postgres_again(settings, tmp_path, monkeypatch):
+    """`make stop` while the platform serves: its shutdown says so instead of restarting PostgreSQL."""
+    import io
+
+    from governance import embedded
+    from governance.management.commands.run_platform import Command
+
+    settings.EMBEDDED_POSTGRES, settings.EMBEDDED_REDIS = True, True
+    monkeypatch.setattr(embedded, "postgres_dir", lambda: tmp_path)  # no postmaster.pid: stopped
+    started, redis_stopped = [], []
+    monkeypatch.setattr(embedded, "ensure_postgres", lambda: started.append(1) or "")
+    monkeypatch.setattr(embedded, "stop_redis", lambda: redis_stopped.append(1))
+    command = Command(stdout=io.StringIO())
+
+    command._stop_embedded()
+
+    assert started == [] and redis_stopped == [1]
+    assert "already stopped" in command.stdout.getvalue()

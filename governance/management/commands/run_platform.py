@@ -307,6 +307,13 @@ class Command(BaseCommand):
         if not settings.EMBEDDED_POSTGRES:
             return
         connections.close_all()
+        if not (embedded.postgres_dir() / "postmaster.pid").exists():
+            # `make stop` (or an operator) stopped PostgreSQL while the platform served: never start it
+            # again only to stop it.
+            if settings.EMBEDDED_REDIS:
+                embedded.stop_redis()
+            self.stdout.write("embedded PostgreSQL was already stopped")
+            return
         others = embedded.postgres_clients(embedded.ensure_postgres())
         if others:
             # Another process (a test run, a second shell) still uses the embedded services.
