@@ -745,4 +745,4 @@ class AuditReportForm(forms.Form):
 
 
 # The erasure workbench registers its pages on import.
-from governance import admin_deployments, admin_erasure  # noqa: E402, F401
+from governance import admin_deployments, admin_erasure, admin_retention  # noqa: E402, F401

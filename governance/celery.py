@@ -36,6 +36,11 @@ def _schedule_claim_sweep(sender: Celery, **kwargs: Any) -> None:
         "task": "governance.tasks.erasure_purge_due",
         "schedule": float(settings.ERASURE_PURGE_SWEEP_S),
     }
+    # Datasets past their retention date and documents past their collection's retention (notices first).
+    sender.conf.beat_schedule["retention-sweep"] = {
+        "task": "governance.tasks.retention_sweep",
+        "schedule": float(settings.RETENTION_SWEEP_S),
+    }
     # Approved and active deployments whose gates stopped holding (a DPIA expired, a taint by hand).
     sender.conf.beat_schedule["recheck-deployments"] = {
         "task": "governance.tasks.deployments_recheck",

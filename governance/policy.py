@@ -72,6 +72,8 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
     # Answers of active deployments: writers ask and give feedback (and version prompt templates); the
     # Art. 12 answer records are read by officers and auditors only; an officer queues a retrain.
     "answer":          _line(read=_OVERSIGHT, write=_WRITERS, review=_OFFICERS),
+    # Retention: officers record and lift legal holds; officers and auditors read holds and the report.
+    "retention":       _line(read=_OVERSIGHT, write=_OFFICERS, download=_OVERSIGHT),
     # Audit, DPIA and Art. 30 reports: what officers and auditors take away.
     "report":          _line(read=_OVERSIGHT, download=_OVERSIGHT),
 }

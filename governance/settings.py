@@ -256,6 +256,18 @@ ERASURE_IDENTIFIER_KEY = _required_secret("ERASURE_IDENTIFIER_KEY")
 ERASURE_PURGE_WITHIN_S = env_int("ERASURE_PURGE_WITHIN_S", 3600)
 ERASURE_RECEIVED_MAX_AGE_DAYS = env_int("ERASURE_RECEIVED_MAX_AGE_DAYS", 366)  # older receipt dates are typos
 ERASURE_PURGE_SWEEP_S = env_int("ERASURE_PURGE_SWEEP_S", 300)
+# Retention (governance/services/retention.py, GDPR Art. 5(1)(e)): the beat sweep lists datasets past
+# `retention_until` and documents past their collection's retention every RETENTION_SWEEP_S, e-mails the
+# compliance officers RETENTION_NOTICE_DAYS before a due date, and removes the data on it (unless held).
+RETENTION_SWEEP_S = env_int("RETENTION_SWEEP_S", 3600)
+RETENTION_NOTICE_DAYS = env_int("RETENTION_NOTICE_DAYS", 14)
+# Mail (retention notices). Without EMAIL_BACKEND set, messages are written as files under
+# EMAIL_FILE_PATH (development); production sets the SMTP backend and EMAIL_HOST.
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = Path(env("EMAIL_FILE_PATH", str(embedded.data_dir() / "mail")) or "")
+EMAIL_HOST = env("EMAIL_HOST", "localhost") or "localhost"
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "governance@localhost") or "governance@localhost"
 # Deployments: how often the beat re-runs the gates of approved and active deployments (a DPIA that
 # expired, a base model tainted by hand) and blocks those that no longer pass.
 DEPLOYMENT_RECHECK_S = env_int("DEPLOYMENT_RECHECK_S", 300)

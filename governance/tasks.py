@@ -49,6 +49,14 @@ def requeue_stale_claims() -> dict[str, int]:
     return claim.requeue_all_stale()
 
 
+@shared_task(queue="default", time_limit=3 * 3600, soft_time_limit=3 * 3600 - 60)
+def retention_sweep() -> dict[str, list[int]]:
+    """Beat: notify officers of data falling due, remove what is past its retention (GDPR Art. 5(1)(e))."""
+    from governance.services import retention
+
+    return retention.retention_sweep().as_dict()
+
+
 # A store not ready yet (a dataset version still being scanned) is retried this often.
 ERASURE_NOT_READY_RETRY_S = 30
 

@@ -40,7 +40,7 @@ from retrieval.services import collections, documents, search
 CREATE_FIELDS = (
     "name", "ai_system", "description", "embedding_model", "embedding_dimension", "chunk_size",
     "chunk_overlap", "pii_policy", "hnsw_m", "hnsw_ef_construction", "min_score", "retrieval_mode",
-    "text_search_config", "embed_title", "chunk_header",
+    "text_search_config", "embed_title", "chunk_header", "document_retention_days",
 )  # fmt: skip
 
 
@@ -63,6 +63,10 @@ class CollectionForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        try:
+            collections.check_retention_days(data.get("document_retention_days"))
+        except DomainError as exc:
+            self.add_error("document_retention_days", forms.ValidationError(exc.message, code=exc.code))
         if self.instance.pk is None and not self.errors:
             try:
                 collections.collection_check(

@@ -39,3 +39,7 @@ class RetrievalConfig(AppConfig):
                 export=subject_export.erasure_export,
             )
         )
+        from governance.services.retention import register_retention_store
+        from retrieval.services import retention
+
+        register_retention_store(retention.store)  # documents past their collection's retention

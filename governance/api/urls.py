@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.routers import APIRootView, DefaultRouter
 
 from governance.api import advisor, deployments, erasure, reports, views
+from governance.api import retention as retention_api
 from governance.participants import api_routes
 
 
@@ -39,6 +40,7 @@ router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register("erasure-requests", erasure.ErasureRequestViewSet, basename="erasure-request")
 router.register("suppressions", erasure.SuppressionViewSet, basename="suppression")
 router.register("advisor", advisor.AdvisorViewSet, basename="advisor")
+router.register("legal-holds", retention_api.LegalHoldViewSet, basename="legal-hold")
 router.register("deployments", deployments.DeploymentViewSet, basename="deployment")
 
 urlpatterns = [
@@ -50,5 +52,6 @@ urlpatterns = [
         reports.RecordsOfProcessingView.as_view(),
         name="report-records-of-processing",
     ),
+    path("retention/report/", retention_api.RetentionReportView.as_view(), name="retention-report"),
     *router.urls,
 ]

@@ -5,6 +5,7 @@ from governance.models.datasets import Dataset, DatasetRecord, DatasetVersion
 from governance.models.deployments import Deployment, DeploymentDocumentation
 from governance.models.dpia import DPIA
 from governance.models.erasure import ErasureNameMatch, ErasureRequest, SuppressedKey
+from governance.models.retention import LegalHold, RetentionRun
 from governance.models.systems import AISystem
 
 __all__ = [
@@ -19,5 +20,7 @@ __all__ = [
     "DeploymentDocumentation",
     "ErasureNameMatch",
     "ErasureRequest",
+    "LegalHold",
+    "RetentionRun",
     "SuppressedKey",
 ]

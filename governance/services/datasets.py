@@ -8,11 +8,13 @@ import shutil
 import tempfile
 from array import array
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from governance.choices import RecordSplit
 from governance.enqueue import enqueue_on_commit
@@ -35,9 +37,22 @@ DATASET_FIELDS = ("name", "purpose", "legal_basis", "provenance", "retention_unt
 MAX_REPORTED_ERRORS = 50
 
 
+def _check_retention(value: Any) -> None:
+    """A retention date already past is refused: the data would be unlawfully kept from the start."""
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date) and value < timezone.localdate():
+        raise ValidationFailed(
+            "retention_until is in the past: data past its retention may not be kept",
+            code="retention_in_past",
+            details={"field": "retention_until"},
+        )
+
+
 @transaction.atomic
 def dataset_create(*, actor: User, ai_systems: list[Any] | None = None, **fields: Any) -> Dataset:
     """Register a dataset."""
+    _check_retention(fields.get("retention_until"))
     dataset = Dataset(
         created_by=user_or_none(actor), **{k: v for k, v in fields.items() if k in DATASET_FIELDS}
     )
@@ -64,6 +79,8 @@ def dataset_create(*, actor: User, ai_systems: list[Any] | None = None, **fields
 def dataset_update(*, actor: User, dataset: Dataset, **fields: Any) -> Dataset:
     """Change a dataset's description. contains_personal_data can be raised here, never lowered."""
     changed = sorted(k for k in DATASET_FIELDS if k in fields and getattr(dataset, k) != fields[k])
+    if "retention_until" in changed:
+        _check_retention(fields["retention_until"])
     for key in changed:
         setattr(dataset, key, fields[key])
     if "contains_personal_data" in fields:

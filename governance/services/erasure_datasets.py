@@ -106,6 +106,7 @@ def erase(scope: ErasureScope) -> dict[str, Any]:
     records), the replaced files are deleted only after it.
     """
     _require_scanned()
+    _lock_datasets(scope)
     found = _ordinals_by_version(scope)
     replaced: list[dict[str, int]] = []
     for version_id in sorted(found):
@@ -121,6 +122,23 @@ def erase(scope: ErasureScope) -> dict[str, Any]:
         "versions": replaced,
         "erased_files": [str(DatasetVersion.objects.get(pk=v["old"]).file) for v in replaced],
     }
+
+
+def _lock_datasets(scope: ErasureScope) -> None:
+    """Lock the datasets holding the subject's records before reading which versions hold them.
+
+    Retention (governance/services/retention.py) rewrites a dataset under the same row lock, so an
+    erasure and a retention run on one dataset take turns: the second waits here, then reads the
+    versions the first one left, never a version the first one has just replaced (and whose file is gone).
+    """
+    holding = (
+        DatasetRecord.objects.filter(_subject_records(scope))
+        .exclude(version__status=DatasetVersionStatus.ERASED)
+        .values("version__dataset_id")
+    )
+    list(
+        Dataset.objects.select_for_update().filter(pk__in=holding).order_by("pk").values_list("pk", flat=True)
+    )
 
 
 def _replace(old: DatasetVersion, drop: set[int], scope: ErasureScope) -> DatasetVersion:

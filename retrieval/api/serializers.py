@@ -23,6 +23,10 @@ PII_POLICY_HELP = (
 )
 
 
+# The service checks the value (400 `invalid_retention_days` for 0 or less), not the serializer.
+RETENTION_HELP = "Days after which a stored document is deleted by the retention sweep; null keeps documents"
+
+
 class CollectionOut(serializers.ModelSerializer):
     documents = serializers.SerializerMethodField()
 
@@ -46,6 +50,7 @@ class CollectionOut(serializers.ModelSerializer):
             "text_search_config",
             "embed_title",
             "chunk_header",
+            "document_retention_days",
             "index_state",
             "documents",
             "created_at",
@@ -81,6 +86,9 @@ class CollectionIn(serializers.Serializer):
     )
     embed_title = serializers.BooleanField(required=False, default=True)
     chunk_header = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    document_retention_days = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text=RETENTION_HELP
+    )
 
 
 class CollectionUpdateIn(serializers.Serializer):
@@ -89,6 +97,9 @@ class CollectionUpdateIn(serializers.Serializer):
     pii_policy = serializers.ChoiceField(choices=PiiPolicy.choices, required=False, help_text=PII_POLICY_HELP)
     min_score = serializers.FloatField(required=False, min_value=-1, max_value=1)
     retrieval_mode = serializers.ChoiceField(choices=RetrievalMode.choices, required=False)
+    document_retention_days = serializers.IntegerField(
+        required=False, allow_null=True, help_text=RETENTION_HELP
+    )
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):

@@ -57,6 +57,11 @@ class Collection(RegisterModel):
         blank=True,
         help_text="Text embedded (and full-text indexed) with every chunk, e.g. what the collection holds",
     )
+    # Storage limitation (GDPR Art. 5(1)(e)): documents older than this are removed by the retention
+    # sweep (governance/services/retention.py). Empty: kept until deleted.
+    document_retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Delete documents this many days after they were stored; empty: keep"
+    )
     index_state = models.CharField(max_length=10, choices=IndexState.choices, default=IndexState.READY)
     # The claim primitive's columns (governance/claim.py): who holds the row and since when it is alive.
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -92,6 +97,11 @@ class Collection(RegisterModel):
             ),
             models.CheckConstraint(
                 condition=models.Q(min_score__gte=-1, min_score__lte=1), name="collection_min_score_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(document_retention_days__isnull=True)
+                | models.Q(document_retention_days__gte=1),
+                name="collection_document_retention_positive",
             ),
             models.CheckConstraint(
                 condition=check_in("retrieval_mode", RetrievalMode), name="collection_retrieval_mode_valid"

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 512
 DEFAULT_CHUNK_OVERLAP = 64
-UPDATABLE = ("name", "description", "min_score", "pii_policy", "retrieval_mode")
+UPDATABLE = ("name", "description", "min_score", "pii_policy", "retrieval_mode", "document_retention_days")
 
 
 def _check_chunking(chunk_size: int | None, chunk_overlap: int | None, max_tokens: int) -> tuple[int, int]:
@@ -60,6 +60,18 @@ def _check_text_search(config: str, header: str) -> None:
             "chunk_header contains personal data",
             code="header_contains_pii",
             details={"field": "chunk_header"},
+        )
+
+
+def check_retention_days(days: Any) -> None:
+    """None keeps documents until deleted; otherwise a whole number of days, at least one."""
+    if days is None:
+        return
+    if isinstance(days, bool) or not isinstance(days, int) or days <= 0:
+        raise ValidationFailed(
+            "document_retention_days must be a positive number of days, or empty to keep documents",
+            code="invalid_retention_days",
+            details={"field": "document_retention_days"},
         )
 
 
@@ -111,8 +123,10 @@ def collection_create(
     text_search_config: str = "english",
     embed_title: bool = True,
     chunk_header: str = "",
+    document_retention_days: int | None = None,
 ) -> Collection:
     """Check the model (it loads, its dimension matches) and create the collection with its partition."""
+    check_retention_days(document_retention_days)
     loaded, size, overlap = collection_check(
         embedding_model=embedding_model,
         embedding_dimension=embedding_dimension,
@@ -142,6 +156,7 @@ def collection_create(
             text_search_config=text_search_config,
             embed_title=embed_title,
             chunk_header=chunk_header.strip(),
+            document_retention_days=document_retention_days,
             created_by=user_or_none(actor),
         ),
     )
@@ -171,6 +186,7 @@ def _store_collection(actor: User, collection: Collection) -> Collection:
             "text_search_config": collection.text_search_config,
             "embed_title": collection.embed_title,
             "chunk_header": bool(collection.chunk_header),
+            "document_retention_days": collection.document_retention_days,
         },
     )
     return collection
@@ -186,6 +202,8 @@ def collection_update(*, actor: User, collection: Collection, **fields: Any) -> 
             code="immutable_field",
             details={"field": unknown[0]},
         )
+    if "document_retention_days" in fields:
+        check_retention_days(fields["document_retention_days"])
     locked = Collection.objects.select_for_update().get(pk=collection.pk)
     changed = sorted(key for key, value in fields.items() if getattr(locked, key) != value)
     if not changed:

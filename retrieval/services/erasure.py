@@ -266,7 +266,7 @@ def _has_stats(table: str) -> bool:
     return bool(_fetch("SELECT EXISTS (SELECT 1 FROM pg_stats WHERE tablename = %s)", [table])[0][0])
 
 
-def _scrub_table(table: str) -> dict[str, float]:
+def scrub_table(table: str) -> dict[str, float]:
     """VACUUM a table, rebuild its value-bearing indexes from the live rows, and re-ANALYZE it."""
     ident = connection.ops.quote_name(table)
     timings = {"vacuum_s": _execute(f"VACUUM (INDEX_CLEANUP ON) {ident}")}
@@ -277,6 +277,13 @@ def _scrub_table(table: str) -> dict[str, float]:
     timings["reindex_s"] = time.monotonic() - step
     timings["analyze_s"] = _execute(f"ANALYZE {ident}")
     return {name: round(value, 4) for name, value in timings.items()}
+
+
+def purge_collection(collection: Collection) -> dict[str, Any]:
+    """One collection's partition: deleted rows and vectors off disk, then fresh statistics."""
+    timings = storage.purge_partition(collection)
+    timings["analyze_s"] = _execute(f"ANALYZE {connection.ops.quote_name(collection.partition)}")
+    return timings
 
 
 def erasure_purge(scope: ErasureScope, erased: dict[str, Any]) -> dict[str, Any]:
@@ -290,19 +297,17 @@ def erasure_purge(scope: ErasureScope, erased: dict[str, Any]) -> dict[str, Any]
     purged: dict[str, Any] = {}
     collections = list(Collection.objects.filter(pk__in=erased.get("collections", [])).order_by("pk"))
     for collection in collections:
-        timings = storage.purge_partition(collection)
-        timings["analyze_s"] = _execute(f"ANALYZE {connection.ops.quote_name(collection.partition)}")
-        purged[str(collection.pk)] = timings
+        purged[str(collection.pk)] = purge_collection(collection)
     result: dict[str, Any] = {"collections": purged}
     counts = erased.get("counts", {})
     if collections or counts.get("documents"):
-        result["documents_table"] = _scrub_table(DOCUMENTS_TABLE)
+        result["documents_table"] = scrub_table(DOCUMENTS_TABLE)
         # The partitioned parent has statistics only when someone ANALYZEd it by name (autovacuum does
         # not): those were sampled across partitions and may quote chunk text. Refresh them if present.
         if _has_stats(CHUNK_TABLE):
             result["chunk_parent_analyze_s"] = round(_execute(f"ANALYZE {CHUNK_TABLE}"), 4)
     if counts.get("query_logs") or erased.get("query_log_collections"):
-        result["query_log_table"] = _scrub_table(QUERY_LOG_TABLE)
+        result["query_log_table"] = scrub_table(QUERY_LOG_TABLE)
     result["seconds"] = round(time.monotonic() - started, 4)
     result["purged_at"] = timezone.now().isoformat()
     with transaction.atomic():

@@ -94,6 +94,11 @@ ADMIN_PAGES = [
         lambda w: reverse("admin:governance_records_of_processing"),
         _policy("report", "download"),
     ),
+    Page(
+        "governance_retentionrun_report",
+        lambda w: reverse("admin:governance_retentionrun_report"),
+        _policy("retention", "download"),
+    ),
 ]
 
 

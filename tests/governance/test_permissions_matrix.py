@@ -15,6 +15,7 @@ import dataclasses
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,11 @@ from governance.models import (
     DeploymentDocumentation,
     ErasureNameMatch,
     ErasureRequest,
+    LegalHold,
     SuppressedKey,
 )
 from governance.roles import AUDITOR, COMPLIANCE_OFFICER, ENGINEER
-from governance.services import datasets, dpia, erasure, systems
+from governance.services import datasets, dpia, erasure, retention, systems
 from tests.conftest import built_once, fresh
 from tests.factories import UserFactory
 
@@ -100,6 +102,7 @@ class World:
     name_match: ErasureNameMatch
     deployment: Deployment
     deployment_approved: Deployment
+    hold: LegalHold
 
     def ids(self) -> dict[str, Any]:
         return {
@@ -116,6 +119,7 @@ class World:
             "suppression": self.suppression.pk,
             "deployment": self.deployment.pk,
             "deployment_approved": self.deployment_approved.pk,
+            "hold": self.hold.pk,
         }
 
 
@@ -154,6 +158,7 @@ REFUSAL = body({"ground": "legal_claims", "reason": "Needed to defend a pending 
 A_REASON = body({"reason": "Litigation hold requested by the legal department."})
 EXTENSION = body({"months": 1, "reason": "Many requests this month."})
 DECIDE = body(lambda world: {"exclude": [world.name_match.pk]})
+NEW_HOLD = body(lambda world: {"dataset": world.dataset.pk, "reason": "Tax audit: keep the invoices."})
 NO_BODY = body({})
 NEW_DEPLOYMENT = body(
     lambda world: {
@@ -240,6 +245,10 @@ ROUTES = [
     oversight("report-audit", "reports/audit/?start=2026-01-01&end=2026-12-31", {"GET": O_REPORT}),
     oversight("report-dpia", "reports/dpia/{dpia_draft}/", {"GET": O_REPORT}),
     oversight("report-records-of-processing", "reports/records-of-processing/", {"GET": O_REPORT}),
+    oversight("legal-hold-list", "legal-holds/", {"GET": O_READ, "POST": O_CREATE}, NEW_HOLD),
+    oversight("legal-hold-detail", "legal-holds/{hold}/", {"GET": O_READ}),
+    oversight("legal-hold-lift", "legal-holds/{hold}/lift/", {"POST": O_WRITE}, A_REASON),
+    oversight("retention-report", "retention/report/?output=csv", {"GET": O_REPORT}),
     Route("deployment-list", "/api/v1/deployments/", {"GET": READ, "POST": CREATE}, NEW_DEPLOYMENT),
     Route("deployment-detail", "/api/v1/deployments/{deployment}/", {"GET": READ}),
     Route("deployment-gates", "/api/v1/deployments/{deployment}/gates/", {"GET": READ}),
@@ -322,7 +331,10 @@ def _build_world() -> World:
     assert event is not None
     erasure_rows = _erasure_rows(author)
     deployment_rows = _deployment_rows(author, system)
-    return World(author, system, dataset, version, draft, review, event, *erasure_rows, *deployment_rows)
+    hold = retention.legal_hold_create(actor=None, dataset=dataset, reason="Litigation hold by legal.")
+    return World(
+        author, system, dataset, version, draft, review, event, *erasure_rows, *deployment_rows, hold
+    )
 
 
 def _deployment_rows(author: Any, system: AISystem) -> tuple[Deployment, Deployment]:
@@ -503,7 +515,7 @@ def test_each_matrix_line_points_at_the_route_it_names() -> None:
         (
             "system", "dataset", "version", "dpia_draft", "dpia_review", "event",
             "erasure", "erasure_held", "erasure_done", "suppression", "erasure_erased", "deployment",
-            "deployment_approved",
+            "deployment_approved", "hold",
         ),
         1,
     )  # fmt: skip
@@ -596,8 +608,19 @@ def _admin_rows(world: World) -> dict[str, Any]:
         "governance.erasurenamematch": world.name_match,
         "governance.suppressedkey": world.suppression,
         "governance.deployment": world.deployment,
+        "governance.legalhold": world.hold,
+        "governance.retentionrun": _retention_run(world),
         **_answer_rows(world.deployment, base_model),
     }
+
+
+def _retention_run(world: World) -> Any:
+    from governance.models import RetentionRun
+
+    return RetentionRun.objects.create(
+        rule="dataset_retention_until", outcome="notified", target_type="dataset", target_id=world.dataset.pk,
+        target_name=world.dataset.name, due_on=timezone.localdate() + timedelta(days=10),
+    )  # fmt: skip
 
 
 def _answer_rows(deployment: Any, base_model: Any) -> dict[str, Any]:
@@ -618,7 +641,8 @@ ADMIN_ROWS = (
     "governance.auditevent", "retrieval.collection", "retrieval.document", "retrieval.querylog",
     "training.basemodel", "training.finetunejob", "training.adapterversion", "training.evaluation",
     "governance.erasurerequest", "governance.erasurenamematch", "governance.suppressedkey",
-    "governance.deployment", "answers.answerrecord", "answers.prompttemplate",
+    "governance.deployment", "answers.answerrecord", "answers.prompttemplate", "governance.legalhold",
+    "governance.retentionrun",
 )  # fmt: skip
 
 
@@ -693,6 +717,7 @@ ADMIN_ACTIONS = [
     AdminAction("governance.deployment", "activate", lambda w: w.base.deployment_approved, _status_is("active")),  # noqa: E501
     AdminAction("governance.deployment", "retire", _row("governance.deployment"), _status_is("retired"), (("reason", "replaced"),)),  # noqa: E501
     AdminAction("governance.aisystem", "advisor", _row("governance.aisystem"), _audited("ai_system.advisor_recorded"), (("failure_mode", "knowledge"), ("knowledge_change", "monthly"), ("training_pairs", "0"), ("monthly_requests", "1000"), ("latency_bound_ms", "2000"), ("training_budget", "0"))),  # noqa: E501
+    AdminAction("governance.legalhold", "lift", _row("governance.legalhold"), lambda r: bool(_fresh(r).lifted_at), (("reason", "case closed"),)),  # noqa: E501
     AdminAction("governance.suppressedkey", "lift", _row("governance.suppressedkey"), lambda r: bool(_fresh(r).lifted_at), (("reason", "consent given again"),)),  # noqa: E501
 ]
 # fmt: on
