@@ -71,7 +71,15 @@ def dataset_context(dataset: Dataset) -> dict[str, Any]:
     )
 
 
-def system_context(*, register: str, pk: int, name: str, system: AISystem, source: str) -> dict[str, Any]:
+def system_context(
+    *,
+    register: str,
+    pk: int,
+    name: str,
+    system: AISystem,
+    source: str,
+    retention: str = RETENTION_NOT_SET,
+) -> dict[str, Any]:
     """A register of one AI system without a legal basis of its own (a collection, a deployment)."""
     return _context(
         register=register,
@@ -79,6 +87,7 @@ def system_context(*, register: str, pk: int, name: str, system: AISystem, sourc
         name=name,
         ai_system=system.name,
         purpose=system.intended_purpose,
+        retention=retention,
         recipients=system.recipients,
         source=source,
     )

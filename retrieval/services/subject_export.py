@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from governance.participants import ErasureScope
-from governance.services.processing_contexts import system_context, unique
+from governance.services.processing_contexts import RETENTION_NOT_SET, system_context, unique
 from retrieval.models import Collection, Document, QueryLog
 from retrieval.services.erasure import (
     CHUNK_TABLE,
@@ -100,12 +100,14 @@ def _query_log_item(log: QueryLog, collections: dict[int, Collection]) -> dict[s
 
 
 def _collection_context(collection: Collection) -> dict[str, Any]:
+    days = collection.document_retention_days
     return system_context(
         register="collection",
         pk=collection.pk,
         name=collection.name,
         system=collection.ai_system,
         source=collection.description,
+        retention=f"{days} days after a document is stored" if days else RETENTION_NOT_SET,
     )
 
 

@@ -216,6 +216,13 @@ def test_the_processing_context_names_the_collection_its_system_and_recipients(
 
 
 @pytest.mark.django_db
+def test_a_collections_document_retention_is_its_retention(stores: dict[str, Any]) -> None:
+    Collection.objects.filter(pk=stores["tickets"].pk).update(document_retention_days=90)
+    (context,) = subject_export.erasure_export(scope())["processing"]
+    assert context["retention"] == "90 days after a document is stored"
+
+
+@pytest.mark.django_db
 def test_a_key_nobody_carries_exports_nothing(stores: dict[str, Any]) -> None:
     exported = subject_export.erasure_export(scope(keys=[pii.subject_key("email", "nobody@example.org")]))
     assert exported == {"items": [], "processing": []}
