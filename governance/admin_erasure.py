@@ -1,4 +1,5 @@
-"""Erasure requests, name matches and the suppression list in the admin: the officer's workbench.
+"""Data subject requests (erasure, access, portability), name matches and the suppression list in the
+admin: the officer's workbench.
 
 The same services as the API: receiving a request validates the identifiers (the form names the bad
 line, never echoes another's value), execute/reject/hold/extend go through the service and its checks,
@@ -16,7 +17,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import FileResponse, HttpRequest, HttpResponseBase
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -27,14 +29,14 @@ from django.utils.translation import gettext_lazy, ngettext
 from governance import ui
 from governance.admin_actions import ReasonPage, ask_then_run, run_each
 from governance.admin_base import ObjectAction, PolicyAdmin, PolicyTabularInline
-from governance.choices import ErasureGround, ErasureStatus, NameMatchDecision
+from governance.choices import ALL_GROUNDS, ErasureStatus, NameMatchDecision, RequestKind
 from governance.errors import DomainError
 from governance.models import ErasureNameMatch, ErasureRequest, SuppressedKey
 from governance.participants import erasure_participants
 from governance.pii.identifiers import IDENTIFIER_TYPES, validate_identifiers
 from governance.policy import DOWNLOAD, REVIEW, WRITE, allowed
 from governance.selectors import erasure as selectors
-from governance.services import erasure
+from governance.services import erasure, subject_access
 
 # Translated when shown, in the reader's language; typed as str for the dataclasses and admin attributes
 # that take one. makemessages finds `_(...)` as usual.
@@ -77,7 +79,7 @@ class ErasureRequestAddForm(ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = ErasureRequest
-        fields = ["reference", "received_at"]
+        fields = ["kind", "reference", "received_at"]
 
     def clean_received_at(self) -> Any:
         received = self.cleaned_data.get("received_at")
@@ -89,6 +91,13 @@ class ErasureRequestAddForm(ModelForm):  # type: ignore[type-arg]
         super().__init__(*args, **kwargs)
         self.fields["received_at"].required = False
         self.fields["received_at"].help_text = _("When the subject's request arrived; empty: now")
+        self.fields["kind"].required = False
+        self.fields["kind"].help_text = _(
+            "Erasure forgets the person; access and portability build an encrypted package of their data"
+        )
+
+    def clean_kind(self) -> str:
+        return str(self.cleaned_data.get("kind") or RequestKind.ERASURE)
 
     def clean_identifiers(self) -> list[dict[str, str]]:
         items, lines = parse_identifier_lines(self.cleaned_data["identifiers"])
@@ -114,7 +123,14 @@ class ErasureNameMatchInline(PolicyTabularInline):
 
 
 class RejectForm(forms.Form):
-    ground = forms.ChoiceField(label=_("Ground"), choices=ErasureGround.choices, help_text="GDPR Art. 17(3)")
+    ground = forms.ChoiceField(
+        label=_("Ground"),
+        choices=ALL_GROUNDS,
+        help_text=_(
+            "Art. 17(3) grounds refuse an erasure; Art. 12(5) any kind; Art. 15(4) / 20(4) an access or "
+            "portability request; Art. 20(1) a portability request"
+        ),
+    )
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 5, "cols": 80}))
 
 
@@ -130,8 +146,8 @@ class ExtendForm(forms.Form):
 
 
 REJECT_INTRO = _(
-    "A rejection needs an Art. 17(3) ground and the reason you will give the data subject. The "
-    "request's encrypted identifiers are destroyed at once."
+    "A rejection needs a ground the request's kind may be refused on (Art. 17(3) for an erasure) and "
+    "the reason you will give the data subject. The request's encrypted identifiers are destroyed at once."
 )
 HOLD_INTRO = _("Nothing runs while a request is on hold. Write the reason (the hold's legal basis).")
 EXTEND_INTRO = _(
@@ -281,6 +297,23 @@ def phase_times(record: ErasureRequest) -> SafeString:
     return format_html_join(mark_safe(" &middot; "), "{}: {}", ((k, v) for k, v in times.items() if v != "-"))
 
 
+def package_state(package: Any) -> SafeString:
+    """Where a request's package stands: until when it can be downloaded, or why it is gone."""
+    if subject_access.is_available(package):
+        state = format_html(
+            "{} {}{}",
+            _("available until"),
+            ui.when(package.expires_at),
+            _(", single use") if package.single_use else "",
+        )
+    elif package.deleted_reason:
+        state = format_html("{} {}", _("deleted:"), package.deleted_reason)
+    else:
+        state = format_html("{}", _("expired"))
+    shown = _("password shown") if package.password_shown_at else _("password not shown yet")
+    return format_html("{} &middot; {} &middot; sha256 {}", state, shown, ui.short_hash(package.sha256))
+
+
 def _certificate_links(record: ErasureRequest) -> SafeString:
     pdf = reverse("erasure-request-certificate", args=[record.pk])
     facts = reverse("erasure-request-facts", args=[record.pk])
@@ -306,17 +339,89 @@ def _in(*statuses: str) -> Callable[[ErasureRequest], bool]:
     return lambda record: record.status in statuses
 
 
+def _executable(record: ErasureRequest) -> bool:
+    if record.kind == RequestKind.ERASURE:
+        return record.status in (ErasureStatus.RECEIVED, ErasureStatus.FAILED)
+    return record.status in (ErasureStatus.RECEIVED, ErasureStatus.FAILED, ErasureStatus.COMPLETED)
+
+
+def _has_password(record: ErasureRequest) -> bool:
+    package = subject_access.live_package(record)
+    return package is not None and bool(package.password_encrypted)
+
+
+def _has_live_package(record: ErasureRequest) -> bool:
+    package = subject_access.live_package(record)
+    return package is not None and subject_access.is_available(package)
+
+
+def show_password(request: HttpRequest, record: ErasureRequest, data: dict[str, Any]) -> HttpResponseBase:
+    """The package's password on a page of its own, once; never in a message, a cookie or a log."""
+    password = subject_access.subject_package_password(actor=request.user, request=record)
+    response = TemplateResponse(
+        request,
+        "admin/governance/package_password.html",
+        {
+            **admin.site.each_context(request),
+            "title": _("Package password: %(ref)s") % {"ref": record.reference},
+            "password": password,
+            "package": subject_access.latest_package(record),
+            "original": record,
+            "opts": ErasureRequest._meta,
+            "back": ui.admin_url(record),
+        },
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def download_package(request: HttpRequest, record: ErasureRequest, data: dict[str, Any]) -> FileResponse:
+    handle, package = subject_access.subject_package_open(actor=request.user, request=record)
+    return FileResponse(
+        handle,
+        as_attachment=True,
+        filename=f"{record.kind}-request-{record.pk}.zip",
+        content_type="application/zip",
+    )
+
+
 REQUEST_ACTIONS = (
     ObjectAction(
         "execute",
         _("Execute"),
         WRITE,
-        _call(erasure.erasure_request_execute),
+        _call(subject_access.subject_request_execute),
         intro=_(
-            "Logical erasure in every store now, in the worker; the physical purge, the verification "
-            "and the certificate follow. Every name-only match must be decided first."
+            "Erasure: logical erasure in every store now, in the worker; the physical purge, the "
+            "verification and the certificate follow. Access or portability: the worker collects what "
+            "every store holds about the subject into an encrypted package (a new one replaces the old). "
+            "Every name-only match must be decided first."
         ),
-        applies=_in(ErasureStatus.RECEIVED, ErasureStatus.FAILED),
+        applies=_executable,
+    ),
+    ObjectAction(
+        "package_password",
+        _("Show the package password (once)"),
+        WRITE,
+        show_password,
+        intro=_(
+            "The password opens the package (an AES-256 ZIP). It is shown on the next page once and then "
+            "destroyed: write it down and give it to the subject by another channel than the package."
+        ),
+        applies=_has_password,
+        response=True,
+    ),
+    ObjectAction(
+        "package",
+        _("Download the package"),
+        WRITE,
+        download_package,
+        intro=_(
+            "The encrypted ZIP with the letter (PDF) and the data (JSON). A single-use package is deleted "
+            "as it is downloaded; any package is deleted when it expires."
+        ),
+        applies=_has_live_package,
+        response=True,
     ),
     ObjectAction(
         "purge",
@@ -380,6 +485,7 @@ class ErasureRequestAdmin(PolicyAdmin):
     offers_change = False  # every change is an action through the service
     list_display = [
         "reference",
+        "kind",
         "status_badge",
         "received_at",
         "due_at",
@@ -387,7 +493,7 @@ class ErasureRequestAdmin(PolicyAdmin):
         "name_matches_undecided",
         "counts",
     ]
-    list_filter = ["status", OverdueFilter]
+    list_filter = ["kind", "status", OverdueFilter]
     search_fields = ["reference"]
     inlines = [ErasureNameMatchInline]
     actions = ["execute", "purge_now", "refresh", "reject", "hold", "release", "extend"]
@@ -396,6 +502,7 @@ class ErasureRequestAdmin(PolicyAdmin):
     fragments = ("progress",)
     # The stores' JSON (preview, results, purge, verification) is in the progress panel, as tables.
     readonly_fields = [
+        "kind",
         "reference",
         "status",
         "identifier_types_table",
@@ -424,7 +531,7 @@ class ErasureRequestAdmin(PolicyAdmin):
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return ["reference", "received_at", "identifiers"] if obj is None else self.readonly_fields
+        return ["kind", "reference", "received_at", "identifiers"] if obj is None else self.readonly_fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return [] if obj is None else self.readonly_fields
@@ -436,6 +543,7 @@ class ErasureRequestAdmin(PolicyAdmin):
         data = form.cleaned_data
         created = erasure.erasure_request_create(
             actor=request.user,
+            kind=data["kind"],
             reference=data["reference"],
             identifiers=data["identifiers"],
             received_at=data.get("received_at"),
@@ -461,6 +569,10 @@ class ErasureRequestAdmin(PolicyAdmin):
             facts[_("Rejected on")] = record.get_rejection_ground_display()
         if record.hold_reason:
             facts[_("On hold because")] = record.hold_reason
+        facts[_("Kind")] = record.get_kind_display()
+        package = record.packages.order_by("-created_at", "-id").first()
+        if package is not None:
+            facts[_("Package")] = package_state(package)
         if record.status == ErasureStatus.COMPLETED and record.certificate_sha256:
             facts[_("Certificate")] = (
                 _certificate_links(record)
@@ -531,11 +643,14 @@ class ErasureRequestAdmin(PolicyAdmin):
     # --- List actions (several requests at once) ---
 
     @admin.action(
-        description=_("Execute (logical erasure now, purge and certificate after)"), permissions=["write"]
+        description=_(
+            "Execute (erasure: now, purge and certificate after; access, portability: build the package)"
+        ),
+        permissions=["write"],
     )
     def execute(self, request: HttpRequest, queryset: QuerySet[ErasureRequest]) -> None:
         done = run_each(
-            request, queryset, lambda r: erasure.erasure_request_execute(actor=request.user, request=r)
+            request, queryset, lambda r: subject_access.subject_request_execute(actor=request.user, request=r)
         )
         if done:
             messages.success(request, _("Queued: %(n)s") % {"n": done})

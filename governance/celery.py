@@ -36,6 +36,11 @@ def _schedule_claim_sweep(sender: Celery, **kwargs: Any) -> None:
         "task": "governance.tasks.erasure_purge_due",
         "schedule": float(settings.ERASURE_PURGE_SWEEP_S),
     }
+    # Response packages of access and portability requests past their expiry (SUBJECT_PACKAGE_TTL_S).
+    sender.conf.beat_schedule["expire-subject-packages"] = {
+        "task": "governance.tasks.subject_packages_expire",
+        "schedule": float(settings.SUBJECT_PACKAGE_SWEEP_S),
+    }
     # Datasets past their retention date and documents past their collection's retention (notices first).
     sender.conf.beat_schedule["retention-sweep"] = {
         "task": "governance.tasks.retention_sweep",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -101,6 +103,34 @@ class ErasureGround(models.TextChoices):
     PUBLIC_HEALTH = "public_health", _("Art. 17(3)(c) public interest in public health")
     ARCHIVING_RESEARCH = "archiving_research", _("Art. 17(3)(d) archiving, research or statistics")
     LEGAL_CLAIMS = "legal_claims", _("Art. 17(3)(e) legal claims")
+
+
+class RequestKind(models.TextChoices):
+    """What a data subject asks: to be forgotten (Art. 17), to see (Art. 15) or to take (Art. 20) data."""
+
+    ERASURE = "erasure", _("Erasure (Art. 17)")
+    ACCESS = "access", _("Access (Art. 15)")
+    PORTABILITY = "portability", _("Portability (Art. 20)")
+
+
+class RefusalGround(models.TextChoices):
+    """Grounds for refusing an access or portability request (and, for any kind, Art. 12(5))."""
+
+    MANIFESTLY_UNFOUNDED = "manifestly_unfounded", _("Art. 12(5) manifestly unfounded or excessive")
+    RIGHTS_OF_OTHERS = "rights_of_others", _("Art. 15(4) / 20(4) adversely affects the rights of others")
+    NOT_PORTABLE = (
+        "not_portable",
+        _("Art. 20(1) processing not based on consent or contract, or not automated"),
+    )
+
+
+# Which grounds a request of each kind may be refused on.
+GROUNDS_BY_KIND: dict[str, tuple[str, ...]] = {
+    "erasure": (*[str(v) for v in ErasureGround.values], "manifestly_unfounded"),
+    "access": ("manifestly_unfounded", "rights_of_others"),
+    "portability": ("manifestly_unfounded", "rights_of_others", "not_portable"),
+}
+ALL_GROUNDS: list[tuple[str, Any]] = [*ErasureGround.choices, *RefusalGround.choices]
 
 
 class NameMatchDecision(models.TextChoices):

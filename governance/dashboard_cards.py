@@ -119,13 +119,13 @@ def _erasure_card() -> Card:
     )
     lines = [counts] if by_status else []
     lines += [
-        format_html("{} ({}) {}", ui.link(r), r.get_status_display(), days_left(r))
+        format_html("{} ({}, {}) {}", ui.link(r), r.get_kind_display(), r.get_status_display(), days_left(r))
         for r in open_requests[:LINES]
     ]
     total = sum(by_status.values())
     return Card(
         key="erasure_requests",
-        title=_("Open erasure requests"),
+        title=_("Open data subject requests"),
         count=total,
         url=_list_url(ErasureRequest, status__in=",".join(OPEN_STATUSES)),
         tone=tone_for(total, late=bool(overdue)),

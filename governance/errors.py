@@ -47,6 +47,13 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Gone(DomainError):
+    """The object existed and is no longer available (an expired or already used download)."""
+
+    status = 410
+    code = "gone"
+
+
 class TooLarge(DomainError):
     """The payload exceeds a configured limit."""
 

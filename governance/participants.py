@@ -70,6 +70,16 @@ class ErasureParticipant:
       index rebuilds, statistics). Runs outside any transaction.
     - verify(scope) -> {"ok": bool, ...}: nothing of the subject is left, by keys and (with
       scope.identifiers) by text. A field it cannot search makes it say ok: False, never True.
+    - export(scope) -> {"items": [item, ...], "processing": [context, ...]}: reads only; what the store
+      holds about the subject for an access (Art. 15) or portability (Art. 20) request. The subject's
+      items are chosen exactly as erase chooses them (a key, or a name key the officer confirmed).
+      An item is a JSON object with "kind" (document, chunk, dataset_record, query_log, answer,
+      adapter ...), "id", "portable" (true for data the subject provided or that was observed about
+      them, which an Art. 20 package carries; false for what the platform derived, such as an
+      adapter's lineage) and the item's own fields (its text or record included). A context is a JSON
+      object describing one register the items sit in (see SubjectContext in governance/services/
+      subject_access.py): the Art. 15(1) facts of purpose, legal basis, retention and recipients.
+      None where a store holds nothing personal.
     `order` decides the sequence (lower first): datasets before training, which taints adapters by the
     record hashes the dataset participant leaves in place.
     """
@@ -82,6 +92,7 @@ class ErasureParticipant:
     order: int = 100
     # The count names this store reports, in the order the certificate prints them.
     count_names: Sequence[str] = ()
+    export: Callable[[ErasureScope], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)

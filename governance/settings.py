@@ -256,6 +256,15 @@ ERASURE_IDENTIFIER_KEY = _required_secret("ERASURE_IDENTIFIER_KEY")
 ERASURE_PURGE_WITHIN_S = env_int("ERASURE_PURGE_WITHIN_S", 3600)
 ERASURE_RECEIVED_MAX_AGE_DAYS = env_int("ERASURE_RECEIVED_MAX_AGE_DAYS", 366)  # older receipt dates are typos
 ERASURE_PURGE_SWEEP_S = env_int("ERASURE_PURGE_SWEEP_S", 300)
+# Access and portability requests (governance/services/subject_access.py): the response package is
+# deleted this long after it is built (default 7 days), and after its first download when single use;
+# the sweep deletes expired packages this often. The letter names the controller and the authority a
+# complaint can be lodged with (Art. 15(1)(f)); empty leaves a placeholder the officer must fill.
+SUBJECT_PACKAGE_TTL_S = env_int("SUBJECT_PACKAGE_TTL_S", 7 * 24 * 3600)
+SUBJECT_PACKAGE_SINGLE_USE = env_bool("SUBJECT_PACKAGE_SINGLE_USE", True)
+SUBJECT_PACKAGE_SWEEP_S = env_int("SUBJECT_PACKAGE_SWEEP_S", 600)
+SUBJECT_REQUEST_CONTROLLER = env("SUBJECT_REQUEST_CONTROLLER", "") or ""
+SUBJECT_REQUEST_AUTHORITY = env("SUBJECT_REQUEST_AUTHORITY", "") or ""
 # Retention (governance/services/retention.py, GDPR Art. 5(1)(e)): the beat sweep lists datasets past
 # `retention_until` and documents past their collection's retention every RETENTION_SWEEP_S, e-mails the
 # compliance officers RETENTION_NOTICE_DAYS before a due date, and removes the data on it (unless held).

@@ -12,7 +12,7 @@ from governance import claim
 from governance.choices import DatasetVersionStatus, ErasureStatus
 from governance.enqueue import send_now
 from governance.models import DatasetVersion, ErasureRequest
-from governance.services import deployments, dpia, erasure, scanning
+from governance.services import deployments, dpia, erasure, scanning, subject_access
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,25 @@ def erasure_purge_due() -> int:
     return len(due)
 
 
+@shared_task(queue="default", acks_late=True, time_limit=3600, soft_time_limit=3540)
+def subject_export(request_id: int) -> str:
+    """Build the package of an access or portability request; the message carries its id only."""
+    if not subject_access.subject_request_claim(request_id=request_id):
+        logger.info("subject request %s is finished or held by a live worker: standing down", request_id)
+        return "stood_down"
+    outcome = subject_access.subject_request_run_export(request_id=request_id)
+    if outcome.state == "not_ready":
+        logger.info("subject request %s waits for a store: %s", request_id, outcome.detail)
+        subject_export.apply_async((request_id,), countdown=ERASURE_NOT_READY_RETRY_S)
+    return outcome.state
+
+
+@shared_task(queue="default", time_limit=300, soft_time_limit=240)
+def subject_packages_expire() -> int:
+    """Beat: delete the response packages past their expiry."""
+    return subject_access.subject_packages_expire()
+
+
 def _resend_scans(version_ids: list[int]) -> None:
     for version_id in version_ids:
         send_now(SCAN_TASK, version_id)
@@ -115,12 +134,19 @@ def _resend(task_name: str) -> Callable[[list[int]], None]:
     return resend
 
 
+def _resend_running(ids: list[int]) -> None:
+    # In progress is the logical phase of an erasure and the export of an access or portability request.
+    kinds = dict(ErasureRequest.objects.filter(pk__in=ids).values_list("pk", "kind"))
+    for pk in ids:
+        send_now(erasure.LOGICAL_TASK if kinds.get(pk) == "erasure" else subject_access.EXPORT_TASK, pk)
+
+
 claim.register(
     claim.ClaimKind(
         name="erasure_logical",
         model=ErasureRequest,
         claimable_statuses=[ErasureStatus.IN_PROGRESS],
-        resend=_resend(erasure.LOGICAL_TASK),
+        resend=_resend_running,
     )
 )
 claim.register(

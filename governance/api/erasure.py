@@ -1,4 +1,7 @@
-"""Erasure requests and the suppression list over the API (officers and auditors; engineers get 403).
+"""Data subject requests and the suppression list over the API (officers and auditors; engineers get 403).
+
+/erasure-requests/ holds the erasure requests; /subject-requests/ holds every kind (erasure, access,
+portability) with the same actions plus the response package of access and portability requests.
 
 Identifiers travel in the JSON body only: a request that carries any query parameter on a write is
 refused before anything is read, because URLs end up in access logs and browser histories.
@@ -11,7 +14,7 @@ from typing import Any
 import django_filters
 from django.db.models import Count, Q
 from django.http import FileResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -19,12 +22,12 @@ from rest_framework.response import Response
 
 from governance.api.parsers import BoundedJSONParser
 from governance.api.validation import valid_input as _valid
-from governance.choices import ErasureGround, ErasureStatus, NameMatchDecision
+from governance.choices import ALL_GROUNDS, ErasureStatus, NameMatchDecision, RequestKind
 from governance.errors import Conflict, ValidationFailed
-from governance.models import ErasureNameMatch, ErasureRequest, SuppressedKey
+from governance.models import ErasureNameMatch, ErasureRequest, SubjectPackage, SuppressedKey
 from governance.pii.identifiers import IDENTIFIER_TYPES
 from governance.selectors import erasure as selectors
-from governance.services import erasure
+from governance.services import erasure, subject_access
 
 # --- Serializers -----------------------------------------------------------------------------------
 
@@ -43,8 +46,18 @@ class ErasureRequestIn(serializers.Serializer):
     received_at = serializers.DateTimeField(required=False, help_text="When the subject's request arrived")
 
 
+class SubjectRequestIn(ErasureRequestIn):
+    kind = serializers.ChoiceField(
+        choices=RequestKind.choices, help_text="erasure (Art. 17), access (Art. 15) or portability (Art. 20)"
+    )
+
+
 class RejectIn(serializers.Serializer):
-    ground = serializers.ChoiceField(choices=ErasureGround.choices, help_text="The Art. 17(3) ground")
+    ground = serializers.ChoiceField(
+        choices=ALL_GROUNDS,
+        help_text="Art. 17(3) grounds for erasure; manifestly_unfounded (Art. 12(5)) for any kind; "
+        "rights_of_others for access and portability; not_portable for portability",
+    )
     reason = serializers.CharField()
 
 
@@ -72,8 +85,46 @@ class NameMatchOut(serializers.ModelSerializer):
         fields = ["id", "store", "kind", "object_id", "label", "decision", "decided_at"]
 
 
+class PackageOut(serializers.ModelSerializer):
+    """A response package's metadata; its content and password never appear here."""
+
+    available = serializers.SerializerMethodField()
+    password_available = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SubjectPackage
+        fields = [
+            "id",
+            "sha256",
+            "size_bytes",
+            "summary",
+            "single_use",
+            "created_at",
+            "expires_at",
+            "available",
+            "password_available",
+            "password_shown_at",
+            "download_count",
+            "downloaded_at",
+            "deleted_at",
+            "deleted_reason",
+        ]
+
+    def get_available(self, obj: SubjectPackage) -> bool:
+        return subject_access.is_available(obj)
+
+    def get_password_available(self, obj: SubjectPackage) -> bool:
+        return bool(obj.password_encrypted)
+
+
+class PasswordOut(serializers.Serializer):
+    password = serializers.CharField(help_text="Shown once: give it to the subject by another channel")
+    package = PackageOut()
+
+
 class ErasureRequestOut(serializers.ModelSerializer):
     overdue = serializers.SerializerMethodField()
+    package = serializers.SerializerMethodField()
     subject_key_count = serializers.SerializerMethodField()
     name_matches = serializers.SerializerMethodField()
     counts = serializers.SerializerMethodField()
@@ -82,6 +133,7 @@ class ErasureRequestOut(serializers.ModelSerializer):
         model = ErasureRequest
         fields = [
             "id",
+            "kind",
             "reference",
             "status",
             "identifier_types",
@@ -109,8 +161,14 @@ class ErasureRequestOut(serializers.ModelSerializer):
             "certificate_sha256",
             "chain_head_sequence",
             "chain_head_hash",
+            "package",
             "created_at",
         ]
+
+    @extend_schema_field(PackageOut(allow_null=True))
+    def get_package(self, obj: ErasureRequest) -> dict[str, Any] | None:
+        package = obj.packages.order_by("-created_at", "-id").first()
+        return None if package is None else dict(PackageOut(package).data)
 
     def get_overdue(self, obj: ErasureRequest) -> bool:
         return selectors.is_overdue(obj)
@@ -154,7 +212,7 @@ class ErasureRequestFilter(django_filters.FilterSet):
 
     class Meta:
         model = ErasureRequest
-        fields = ["status", "reference"]
+        fields = ["status", "reference", "kind"]
 
     def filter_overdue(self, queryset: Any, name: str, value: bool) -> Any:
         overdue = selectors.overdue_q()
@@ -215,8 +273,10 @@ class ErasureRequestViewSet(
     @extend_schema(request=None, responses={200: ErasureRequestOut})
     @action(detail=True, methods=["post"])
     def execute(self, request: Request, pk: str) -> Response:
-        """Run the request: logical erasure now (in the worker), physical purge and verification after."""
-        return self._act(request, erasure.erasure_request_execute)
+        """Run the request. Erasure: logical erasure now (in the worker), physical purge and verification
+        after. Access or portability: the worker builds the package (again after a completed one; the new
+        package replaces the old)."""
+        return self._act(request, subject_access.subject_request_execute)
 
     @extend_schema(request=None, responses={200: ErasureRequestOut})
     @action(detail=True, methods=["post"])
@@ -297,6 +357,56 @@ class ErasureRequestViewSet(
                 details={"status": record.status},
             )
         return record
+
+
+class SubjectRequestViewSet(ErasureRequestViewSet):
+    """Data subject requests of every kind: erasure (Art. 17), access (Art. 15), portability (Art. 20).
+
+    An access or portability request is executed into a response package: an AES-encrypted ZIP with a
+    letter (PDF) and the data (JSON). The password is shown once (`package/password`); the package is
+    downloaded until it expires, once when single use (410 afterwards).
+    """
+
+    policy_verbs = {
+        **ErasureRequestViewSet.policy_verbs,
+        "package": "write",
+        "package_password": "write",
+    }
+
+    def get_queryset(self) -> Any:
+        return selectors.erasure_request_list(kind=None)
+
+    @extend_schema(request=SubjectRequestIn, responses={201: ErasureRequestOut})
+    def create(self, request: Request) -> Response:
+        _no_query_string(request)
+        data = _valid(SubjectRequestIn, request.data)
+        record = subject_access.subject_request_create(actor=request.user, **data)
+        return Response(ErasureRequestOut(record).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={(200, "application/zip"): bytes})
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def package(self, request: Request, pk: str) -> FileResponse:
+        """The response package (AES-256 ZIP); 410 once expired, or downloaded when single use."""
+        handle, package = subject_access.subject_package_open(actor=request.user, request=self.get_object())
+        record = package.request
+        return FileResponse(
+            handle,
+            as_attachment=True,
+            filename=f"{record.kind}-request-{record.pk}.zip",
+            content_type="application/zip",
+        )
+
+    @extend_schema(request=None, responses={200: PasswordOut})
+    @action(detail=True, methods=["post"], url_path="package/password")
+    def package_password(self, request: Request, pk: str) -> Response:
+        """The package's password, once (410 password_already_shown afterwards)."""
+        _no_query_string(request)
+        if request.data:
+            raise ValidationFailed("this action takes no body", code="unexpected_body")
+        record = self.get_object()
+        password = subject_access.subject_package_password(actor=request.user, request=record)
+        package = subject_access.latest_package(record)
+        return Response({"password": password, "package": PackageOut(package).data})
 
 
 class SuppressionViewSet(

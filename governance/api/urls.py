@@ -38,6 +38,7 @@ router.register("dataset-versions", views.DatasetVersionViewSet, basename="datas
 router.register("dpias", views.DPIAViewSet, basename="dpia")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register("erasure-requests", erasure.ErasureRequestViewSet, basename="erasure-request")
+router.register("subject-requests", erasure.SubjectRequestViewSet, basename="subject-request")
 router.register("suppressions", erasure.SuppressionViewSet, basename="suppression")
 router.register("advisor", advisor.AdvisorViewSet, basename="advisor")
 router.register("legal-holds", retention_api.LegalHoldViewSet, basename="legal-hold")

@@ -4,7 +4,7 @@ from governance.models.audit import AuditChainHead, AuditEvent
 from governance.models.datasets import Dataset, DatasetRecord, DatasetVersion
 from governance.models.deployments import Deployment, DeploymentDocumentation
 from governance.models.dpia import DPIA
-from governance.models.erasure import ErasureNameMatch, ErasureRequest, SuppressedKey
+from governance.models.erasure import ErasureNameMatch, ErasureRequest, SubjectPackage, SuppressedKey
 from governance.models.retention import LegalHold, RetentionRun
 from governance.models.systems import AISystem
 
@@ -22,5 +22,6 @@ __all__ = [
     "ErasureRequest",
     "LegalHold",
     "RetentionRun",
+    "SubjectPackage",
     "SuppressedKey",
 ]

@@ -21,8 +21,10 @@ OPEN_STATUSES = (
 )
 
 
-def erasure_request_list() -> QuerySet[ErasureRequest]:
-    return ErasureRequest.objects.all()
+def erasure_request_list(*, kind: str | None = "erasure") -> QuerySet[ErasureRequest]:
+    """Requests of one kind (erasure by default), or of every kind with kind=None."""
+    requests = ErasureRequest.objects.all()
+    return requests if kind is None else requests.filter(kind=kind)
 
 
 def erasure_request_overdue() -> QuerySet[ErasureRequest]:

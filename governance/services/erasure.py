@@ -37,7 +37,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from governance import claim
-from governance.choices import ErasureGround, ErasureStatus, NameMatchDecision
+from governance.choices import GROUNDS_BY_KIND, ErasureStatus, NameMatchDecision, RequestKind
 from governance.enqueue import enqueue_on_commit
 from governance.errors import Conflict, ValidationFailed
 from governance.models import ErasureNameMatch, ErasureRequest, SuppressedKey
@@ -161,6 +161,22 @@ def _record_matches(request: ErasureRequest, name_only: list[tuple[str, NameOnly
 # --- Create and decide ----------------------------------------------------------------------------
 
 
+def action(request: ErasureRequest, verb: str) -> str:
+    """The audit action of a step shared by all kinds: erasure_request.* or subject_request.*."""
+    prefix = "erasure_request" if request.kind == RequestKind.ERASURE else "subject_request"
+    return f"{prefix}.{verb}"
+
+
+def refuse_unless_kind(request: ErasureRequest, kinds: list[str], verb: str) -> None:
+    """409 wrong_kind when a step belongs to other kinds (a purge of an access request)."""
+    if request.kind not in kinds:
+        raise Conflict(
+            f"cannot {verb} a request of kind {request.kind}",
+            code="wrong_kind",
+            details={"kind": request.kind, "allowed_kinds": kinds},
+        )
+
+
 def _validate_reference(reference: Any) -> str:
     if not isinstance(reference, str) or not reference.strip():
         raise ValidationFailed(
@@ -183,10 +199,23 @@ def due_date(received_at: datetime, extension_months: int = 0) -> datetime:
 
 @transaction.atomic
 def erasure_request_create(
-    *, actor: User, reference: str, identifiers: list[dict[str, Any]], received_at: datetime | None = None
+    *,
+    actor: User,
+    reference: str,
+    identifiers: list[dict[str, Any]],
+    received_at: datetime | None = None,
+    kind: str = RequestKind.ERASURE,
 ) -> ErasureRequest:
-    """Receive a request: keys and types stored, raw values encrypted, every store asked what it holds."""
+    """Receive a request of any kind: keys and types stored, raw values encrypted, every store asked
+    what it holds. Access and portability requests share this intake (governance/services/
+    subject_access.py carries them out)."""
     require(actor, RESOURCE, WRITE)
+    if kind not in RequestKind.values:
+        raise ValidationFailed(
+            "kind must be erasure, access or portability",
+            code="invalid_kind",
+            details={"field": "kind", "allowed": list(RequestKind.values)},
+        )
     reference = _validate_reference(reference)
     validated = validate_identifiers(identifiers)
     now = timezone.now()
@@ -203,8 +232,9 @@ def erasure_request_create(
             "received_at cannot be in the future", code="received_in_future", details={"field": "received_at"}
         )
     if ErasureRequest.objects.filter(reference=reference).exists():
-        raise Conflict("an erasure request with this reference exists", code="reference_taken")
+        raise Conflict("a data subject request with this reference exists", code="reference_taken")
     request = ErasureRequest.objects.create(
+        kind=kind,
         reference=reference,
         # The same identifier given twice (however written) is one identifier.
         identifier_types=dict(
@@ -222,9 +252,10 @@ def erasure_request_create(
     _record_matches(request, name_only)
     audit_record(
         actor=actor,
-        action="erasure_request.received",
+        action=action(request, "received"),
         obj=request,
         payload={
+            "kind": request.kind,
             "identifier_types": request.identifier_types,
             "subject_keys": len(request.subject_keys),
             "name_keys": len(request.name_keys),
@@ -247,7 +278,7 @@ def erasure_request_refresh(*, actor: User, request: ErasureRequest) -> ErasureR
     added = _record_matches(request, name_only)
     audit_record(
         actor=actor,
-        action="erasure_request.refreshed",
+        action=action(request, "refreshed"),
         obj=request,
         payload={"preview": request.preview, "new_name_only_matches": added},
     )
@@ -286,7 +317,7 @@ def erasure_request_decide_matches(
         )
     audit_record(
         actor=actor,
-        action="erasure_request.name_matches_decided",
+        action=action(request, "name_matches_decided"),
         obj=request,
         payload={"confirmed": sorted(set(confirm)), "excluded": sorted(set(exclude))},
     )
@@ -327,13 +358,15 @@ def _reason(value: Any, field: str, code: str) -> str:
 def erasure_request_reject(
     *, actor: User, request: ErasureRequest, ground: Any, reason: Any
 ) -> ErasureRequest:
-    """Refuse on an Art. 17(3) ground; the encrypted identifiers are destroyed at once."""
+    """Refuse on a ground the request's kind allows (Art. 17(3) for erasure, Art. 12(5), 15(4) and
+    20 for the others); the encrypted identifiers are destroyed at once."""
     require(actor, RESOURCE, REVIEW)
-    if not isinstance(ground, str) or ground not in ErasureGround.values:
+    allowed = list(GROUNDS_BY_KIND[request.kind])
+    if not isinstance(ground, str) or ground not in allowed:
         raise ValidationFailed(
-            "a rejection needs an Art. 17(3) ground",
+            "a rejection needs a ground this kind of request may be refused on",
             code="rejection_ground_required",
-            details={"field": "ground", "allowed": list(ErasureGround.values)},
+            details={"field": "ground", "allowed": allowed},
         )
     reason = _reason(reason, "reason", "rejection_reason_required")
     request = _locked(request)
@@ -346,7 +379,7 @@ def erasure_request_reject(
     request.decided_by, request.identifiers_encrypted = user_or_none(actor), None
     request.completed_at = timezone.now()
     request.save()
-    audit_record(actor=actor, action="erasure_request.rejected", obj=request, payload={"ground": ground})
+    audit_record(actor=actor, action=action(request, "rejected"), obj=request, payload={"ground": ground})
     return request
 
 
@@ -363,7 +396,7 @@ def erasure_request_hold(*, actor: User, request: ErasureRequest, reason: Any) -
         user_or_none(actor),
     )
     request.save()
-    audit_record(actor=actor, action="erasure_request.held", obj=request, payload={})
+    audit_record(actor=actor, action=action(request, "held"), obj=request, payload={})
     return request
 
 
@@ -374,7 +407,7 @@ def erasure_request_release(*, actor: User, request: ErasureRequest) -> ErasureR
     _refuse_unless(request, [ErasureStatus.ON_HOLD], "release")
     request.status, request.decided_by, request.hold_reason = ErasureStatus.RECEIVED, user_or_none(actor), ""
     request.save()
-    audit_record(actor=actor, action="erasure_request.released", obj=request, payload={})
+    audit_record(actor=actor, action=action(request, "released"), obj=request, payload={})
     return request
 
 
@@ -408,7 +441,7 @@ def erasure_request_extend(
     request.save()
     audit_record(
         actor=actor,
-        action="erasure_request.extended",
+        action=action(request, "extended"),
         obj=request,
         payload={"extension_months": request.extension_months, "due_at": request.due_at.isoformat()},
     )
@@ -423,6 +456,7 @@ def erasure_request_execute(*, actor: User, request: ErasureRequest) -> ErasureR
     """Queue the logical phase; a second execute while it runs is refused (409)."""
     require(actor, RESOURCE, WRITE)
     request = _locked(request)  # two executes at once: the second waits here, then sees in_progress
+    refuse_unless_kind(request, [RequestKind.ERASURE], "erase")
     _refuse_unless(request, [ErasureStatus.RECEIVED, ErasureStatus.FAILED], "execute")
     if not request.identifiers_encrypted:
         raise Conflict("the request's identifiers are gone", code="identifiers_destroyed")
@@ -453,7 +487,7 @@ def erasure_request_execute(*, actor: User, request: ErasureRequest) -> ErasureR
     enqueue_on_commit(LOGICAL_TASK, request.pk)
     audit_record(
         actor=actor,
-        action="erasure_request.executed",
+        action=action(request, "executed"),
         obj=request,
         payload={"preview": request.preview, "retry": previous == ErasureStatus.FAILED},
     )
@@ -462,6 +496,8 @@ def erasure_request_execute(*, actor: User, request: ErasureRequest) -> ErasureR
 
 def erasure_request_claim(*, request_id: int, phase: str) -> bool:
     """Take the request for one phase; a redelivery stands down beside a live owner."""
+    if not ErasureRequest.objects.filter(pk=request_id, kind=RequestKind.ERASURE).exists():
+        return False  # an access or portability request never runs erase
     status = ErasureStatus.IN_PROGRESS if phase == "logical" else ErasureStatus.ERASED
     return (
         claim.claim_row(
@@ -614,6 +650,7 @@ def erasure_request_purge_now(*, actor: User, request: ErasureRequest) -> Erasur
     """Purge and verify an erased request now instead of at its due time."""
     require(actor, RESOURCE, WRITE)
     request = _locked(request)
+    refuse_unless_kind(request, [RequestKind.ERASURE], "purge")
     _refuse_unless(request, [ErasureStatus.ERASED], "purge")
     if request.worker_pid is not None:
         raise Conflict(
@@ -688,7 +725,7 @@ def _fail(
         request.verification = verification
     request.worker_pid = None
     request.save()
-    audit_record(actor=None, action="erasure_request.failed", obj=request, payload={"error": error})
+    audit_record(actor=None, action=action(request, "failed"), obj=request, payload={"error": error})
 
 
 @transaction.atomic
