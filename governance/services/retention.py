@@ -8,8 +8,11 @@ Two rules, applied by the beat's sweep (`retention_sweep`, every RETENTION_SWEEP
   live version of the dataset, through the erasure machinery: each version holding such records is
   replaced by a child version without them (erasure_datasets: same seed and split, the old version
   `erased`, its file deleted), the adapters trained on those records are tainted and their files
-  deleted (the training participant, by record hash), and deployments are rechecked (a tainted
-  adapter blocks what runs on it).
+  deleted (the training participant, by record hash, so an adapter trained on a copy of such a record
+  in another dataset is tainted too, as erasure does), and deployments are rechecked (a tainted
+  adapter blocks what runs on it). The erasure functions run with a scope naming the records as
+  confirmed items (`request_id` 0, reference `retention:dataset:<id>:<due date>`): the new version's
+  reason and the adapters' taint reason carry that reference.
   Why the personal records and not every record: storage limitation applies to data "in a form which
   permits identification of data subjects"; a record without any identifier is not personal data and
   is kept (a knowledge base of anonymous tickets loses nothing that the law asks to remove). Records
@@ -116,7 +119,8 @@ class RetentionStore:
     expired: Callable[[datetime], list[DueItems]]
     erase: Callable[[int, datetime], dict[str, Any]]
     purge: Callable[[dict[str, Any]], dict[str, Any]]
-    hold_field: str = field(default="collection")
+    # The LegalHold foreign key that names this store's targets.
+    hold_field: str = "collection"
 
 
 _stores: dict[str, RetentionStore] = {}
@@ -487,19 +491,6 @@ class SweepResult:
 
     def as_dict(self) -> dict[str, list[int]]:
         return {"notified": self.notified, "enforced": self.enforced}
-
-
-def retention_due() -> dict[str, list[dict[str, Any]]]:
-    """What is past retention now (read only): datasets with personal records left, expired documents."""
-    today = timezone.localdate()
-    datasets = [
-        {"dataset": d.pk, "name": d.name, "due_on": due_on(d), "personal_records": _live_personal_count(d.pk)}
-        for d in Dataset.objects.filter(retention_until__lt=today).order_by("pk")
-    ]
-    stores = {
-        store.name: [item.__dict__ for item in store.expired(timezone.now())] for store in retention_stores()
-    }
-    return {"datasets": [d for d in datasets if d["personal_records"]], **stores}
 
 
 def retention_sweep(*, now: datetime | None = None) -> SweepResult:

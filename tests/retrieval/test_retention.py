@@ -12,8 +12,11 @@ from django.test import Client
 from django.utils import timezone
 
 from governance.models import AuditEvent, RetentionRun
+from governance.participants import ErasureScope
+from governance.pii.keys import subject_key
 from governance.services import retention
 from retrieval.models import Chunk, Collection, Document
+from retrieval.services import erasure
 from tests.factories import UserFactory
 from tests.retrieval.conftest import PERSON_DOC, doc, ingest_now
 
@@ -162,3 +165,36 @@ def test_officers_hear_of_documents_about_to_expire_once_per_day_due(
         (timezone.now() + timedelta(days=5)).date(),
     )
     assert Document.objects.filter(pk=soon.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "erasure_first", [True, False], ids=["erasure-then-retention", "retention-then-erasure"]
+)
+def test_retention_and_an_erasure_of_the_same_documents_end_in_the_same_state(
+    engineer: Any, make_collection: Any, erasure_first: bool
+) -> None:
+    limited = make_collection(chunk_size=64, chunk_overlap=8, document_retention_days=30)
+    person, other, young = ingest_now(
+        engineer,
+        limited,
+        [
+            doc("person", PERSON_DOC),
+            doc("other", "Refunds take five days."),
+            doc("young", "Parcels ship daily."),
+        ],
+    )
+    _age(person, 31)
+    _age(other, 31)
+    scope = ErasureScope(
+        request_id=1, reference="ER-9", keys=(subject_key("email", "anna.kowalska@example.com"),)
+    )
+    if erasure_first:
+        assert erasure.erasure_erase(scope)["counts"]["documents"] == 1
+        run = retention.retention_sweep()
+    else:
+        run = retention.retention_sweep()
+        assert erasure.erasure_erase(scope)["counts"]["documents"] == 0
+    assert len(run.enforced) == 1
+    assert list(Document.objects.values_list("pk", flat=True)) == [young.pk]
+    assert _chunks(person.pk) == 0 and _chunks(other.pk) == 0 and _chunks(young.pk) > 0
