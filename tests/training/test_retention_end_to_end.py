@@ -1,7 +1,8 @@
 """Issue 13's retention end to end through the real worker: the beat's sweep task rewrites a dataset past
-its retention date (a new version without its personal records), taints the adapter trained on them and
-deletes its files, leaves a held dataset alone, and removes a collection's expired documents; the audit
-trail and the report say what went, when and under which rule, and hold no record's content."""
+its retention date (a new version without its personal records), taints the adapter trained on them,
+deletes its files and blocks its deployment, leaves a held dataset alone, and removes a collection's
+expired documents; the audit trail and the report say what went, when and under which rule, and hold
+no record's content."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import pytest
 from django.utils import timezone
 
 from governance.enqueue import send_now
-from governance.models import AuditEvent, Dataset, DatasetRecord, RetentionRun
-from governance.services import retention
+from governance.models import AuditEvent, Dataset, DatasetRecord, Deployment, RetentionRun
+from governance.services import deployments, retention, systems
 from governance.services.audit import audit_verify_chain
 from governance.services.datasets import dataset_version_path
 from retrieval.models import Document
@@ -23,6 +24,7 @@ from retrieval.services import collections
 from tests.conftest import wait_for
 from tests.retrieval.conftest import doc, ingest_now
 from tests.training.helpers import ticket_records, upload_version
+from training.models import AdapterVersion
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.slow]
 
@@ -58,6 +60,20 @@ def test_the_sweep_rewrites_a_dataset_past_retention_taints_its_adapter_and_spar
 ) -> None:
     adapter_files = Path(adapter.path)
     assert adapter_files.exists()
+    # The adapter runs in an approved deployment.
+    systems.ai_system_set_risk_class(actor=officer, system=ai_system, risk_class="minimal")
+    AdapterVersion.objects.filter(pk=adapter.pk).update(status="approved", override_justification="Checked.")
+    deployment = deployments.deployment_request(
+        actor=engineer,
+        ai_system=ai_system,
+        base_model=adapter.base_model,
+        adapter_version=adapter,
+        environment="staging",
+    )
+    deployment = deployments.deployment_approve(
+        actor=officer, deployment=Deployment.objects.get(pk=deployment.pk)
+    )
+    assert deployment.status == "approved"
     held_dataset = Dataset.objects.create(
         name="Claims archive", purpose="training", owner=engineer, retention_until=date(2030, 1, 1)
     )
@@ -100,6 +116,10 @@ def test_the_sweep_rewrites_a_dataset_past_retention_taints_its_adapter_and_spar
     adapter.refresh_from_db()
     assert adapter.status == "tainted" and adapter.files_deleted_at is not None
     assert not adapter_files.exists()
+    # What ran on it is blocked.
+    deployment.refresh_from_db()
+    assert (deployment.status, deployment.blocked_from) == ("blocked", "approved")
+    assert [r["code"] for r in deployment.blocked_reasons] == ["adapter_tainted"]
     run = RetentionRun.objects.get(outcome="enforced", target_type="dataset")
     assert (run.rule, run.target_id, run.due_on) == (
         "dataset_retention_until",
@@ -108,6 +128,7 @@ def test_the_sweep_rewrites_a_dataset_past_retention_taints_its_adapter_and_spar
     )
     assert run.counts["records_removed"] == 6 and run.counts["adapters_tainted"] == 1
     assert run.ids["adapters_tainted"] == [adapter.pk] and run.ids["versions_created"] == [child.pk]
+    assert run.ids["deployments_blocked"] == [deployment.pk] and run.counts["deployments_blocked"] == 1
     # The held dataset is untouched, and the hold is on record.
     assert held_dataset.versions.exclude(status="erased").get().pk == held_version.pk
     held = RetentionRun.objects.get(outcome="held")
