@@ -150,6 +150,8 @@ def test_the_api_root_lists_the_resources_of_every_app(api: Any, engineer: Any) 
             "dpias",
             "audit-events",
             "erasure-requests",
+            "subject-requests",
+            "legal-holds",
             "deployments",
             "advisor",
             "suppressions",
