@@ -48,6 +48,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from smtplib import SMTPException
 from typing import Any
 
 from django.apps import apps
@@ -239,7 +240,12 @@ def _officers() -> list[Any]:
 
 
 def _notify(*, rule: str, target_type: str, item: DueItems, what: str) -> RetentionRun | None:
-    """Record a notice once per target and due date, then e-mail the officers (after the commit)."""
+    """Record a notice once per target and due date and e-mail the officers; None if noticed already.
+
+    The mail is sent inside the notice's transaction, before the commit: a mail server that refuses it
+    rolls the notice back, so the next sweep tries again (at least once, rather than recorded but
+    never delivered). The transaction holds one new row meanwhile, nothing other writers wait for.
+    """
     officers = _officers()
     try:
         with transaction.atomic():
@@ -265,19 +271,32 @@ def _notify(*, rule: str, target_type: str, item: DueItems, what: str) -> Retent
                     "officers": len(officers),
                 },
             )
+            recipients = [user.email for user in officers]
+            if recipients:
+                send_mail(*_message(run, item, what), None, recipients, fail_silently=False)
     except IntegrityError:
         return None  # noticed already for this due date
-    subject = f"Retention: {target_type} '{item.target_name}' is due for deletion on {item.due_on}"
+    except (OSError, SMTPException) as exc:
+        logger.warning(
+            "retention notice for %s %s not sent (%s); the next sweep tries again",
+            target_type,
+            item.target_id,
+            type(exc).__name__,
+        )
+        return None
+    return run
+
+
+def _message(run: RetentionRun, item: DueItems, what: str) -> tuple[str, str]:
+    """Subject and body: names, counts and dates, never an item's content."""
+    subject = f"Retention: {run.target_type} '{item.target_name}' is due for deletion on {item.due_on}"
     body = (
-        f"On {item.due_on} the platform deletes {what} of {target_type} '{item.target_name}' "
-        f"(id {item.target_id}) under the rule '{RetentionRule(rule).label}': {item.count} item(s).\n\n"
+        f"On {item.due_on} the platform deletes {what} of {run.target_type} '{item.target_name}' "
+        f"(id {item.target_id}) under the rule '{RetentionRule(run.rule).label}': {item.count} item(s).\n\n"
         "To keep them (a legal claim, an inquiry), record a legal hold with its reason before that day: "
         f"admin, Legal holds, or POST /api/v1/legal-holds/. Retention run {run.pk}."
     )
-    recipients = [user.email for user in officers]
-    if recipients:
-        send_mail(subject, body, None, recipients, fail_silently=False)
-    return run
+    return subject, body
 
 
 def _dataset_notices(today: date, horizon: date) -> list[RetentionRun]:

@@ -220,6 +220,26 @@ def test_officers_with_an_address_are_emailed_once_per_dataset_and_due_date(
     assert event.payload["due_on"] == due and event.payload["officers"] == 1
 
 
+def test_a_notice_the_mail_server_refuses_is_not_recorded_and_the_next_sweep_sends_it(
+    engineer: Any, officer: Any, settings: Any
+) -> None:
+    UserFactory(username="dpo", email="dpo@example.org", role="compliance_officer")
+    dataset = _dataset(owner=engineer, retention_until=timezone.localdate() + timedelta(days=3))
+    upload_version(dataset, _records(), actor=engineer)
+    # Nothing listens on port 1: the SMTP backend's connection is refused.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 5
+
+    assert retention.retention_sweep().notified == []
+    assert not RetentionRun.objects.exists()
+    assert not AuditEvent.objects.filter(action="retention.notified").exists()
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    mail.outbox.clear()
+    assert len(retention.retention_sweep().notified) == 1
+    assert [message.to for message in mail.outbox] == [["dpo@example.org"]]
+
+
 def test_a_dataset_due_beyond_the_notice_window_is_not_announced_yet(engineer: Any, officer: Any) -> None:
     dataset = _dataset(owner=engineer, retention_until=timezone.localdate() + timedelta(days=30))
     upload_version(dataset, _records(), actor=engineer)
