@@ -103,6 +103,7 @@ class World:
     deployment: Deployment
     deployment_approved: Deployment
     hold: LegalHold
+    access_done: ErasureRequest
 
     def ids(self) -> dict[str, Any]:
         return {
@@ -120,6 +121,7 @@ class World:
             "deployment": self.deployment.pk,
             "deployment_approved": self.deployment_approved.pk,
             "hold": self.hold.pk,
+            "access_done": self.access_done.pk,
         }
 
 
@@ -154,6 +156,13 @@ DPIA_EDIT = body({"dpo_opinion": "Acceptable with the planned measures."})
 REJECTION = body({"comment": "The risks are underestimated."})
 NEW_DPIA = body(lambda world: {"title": "New DPIA", "ai_system": world.system.pk})
 NEW_ERASURE = body({"reference": "DSR-new", "identifiers": [{"type": "email", "value": "anna@example.org"}]})
+NEW_ACCESS = body(
+    {
+        "kind": "access",
+        "reference": "SAR-new",
+        "identifiers": [{"type": "email", "value": "anna@example.org"}],
+    }
+)
 REFUSAL = body({"ground": "legal_claims", "reason": "Needed to defend a pending claim."})
 A_REASON = body({"reason": "Litigation hold requested by the legal department."})
 EXTENSION = body({"months": 1, "reason": "Many requests this month."})
@@ -239,6 +248,25 @@ ROUTES = [
     oversight("erasure-request-purge", "erasure-requests/{erasure_erased}/purge/", {"POST": O_WRITE}),
     oversight("erasure-request-certificate", "erasure-requests/{erasure_done}/certificate/", {"GET": O_READ}),
     oversight("erasure-request-facts", "erasure-requests/{erasure_done}/certificate/facts/", {"GET": O_READ}),
+    # Every kind of data subject request: the same actions, plus the package of an access request.
+    oversight("subject-request-list", "subject-requests/", {"GET": O_READ, "POST": O_CREATE}, NEW_ACCESS),
+    oversight("subject-request-detail", "subject-requests/{access_done}/", {"GET": O_READ}),
+    oversight("subject-request-execute", "subject-requests/{erasure}/execute/", {"POST": O_WRITE}),
+    oversight("subject-request-refresh", "subject-requests/{erasure}/refresh/", {"POST": O_WRITE}),
+    oversight("subject-request-reject", "subject-requests/{erasure}/reject/", {"POST": O_WRITE}, REFUSAL),
+    oversight("subject-request-hold", "subject-requests/{erasure}/hold/", {"POST": O_WRITE}, A_REASON),
+    oversight("subject-request-release", "subject-requests/{erasure_held}/release/", {"POST": O_WRITE}),
+    oversight("subject-request-extend", "subject-requests/{erasure}/extend/", {"POST": O_WRITE}, EXTENSION),
+    oversight("subject-request-matches", "subject-requests/{erasure}/matches/", {"GET": O_READ}),
+    oversight("subject-request-decide", "subject-requests/{erasure_held}/decide/", {"POST": O_WRITE}, DECIDE),
+    oversight("subject-request-purge", "subject-requests/{erasure_erased}/purge/", {"POST": O_WRITE}),
+    oversight("subject-request-certificate", "subject-requests/{erasure_done}/certificate/", {"GET": O_READ}),
+    oversight("subject-request-facts", "subject-requests/{erasure_done}/certificate/facts/", {"GET": O_READ}),
+    # The package and its password: officers only (an auditor reads the register, never the person's data).
+    oversight("subject-request-package", "subject-requests/{access_done}/package/", {"GET": O_WRITE}),
+    oversight(
+        "subject-request-package-password", "subject-requests/{access_done}/package/password/", {"POST": O_WRITE}
+    ),
     oversight("suppression-list", "suppressions/", {"GET": O_READ}),
     oversight("suppression-detail", "suppressions/{suppression}/", {"GET": O_READ}),
     oversight("suppression-lift", "suppressions/{suppression}/lift/", {"POST": O_WRITE}, A_REASON),
@@ -300,6 +328,7 @@ def world(db: None, _module_world: World) -> World:
 
 
 def _build_world() -> World:
+    access_done = _access_done()  # before any dataset version exists: a version being scanned waits it
     author = UserFactory(username="author", role=ENGINEER)
     system = systems.ai_system_create(actor=author, owner=author, name="Helpdesk", intended_purpose="Answers")
     dataset = datasets.dataset_create(
@@ -333,8 +362,35 @@ def _build_world() -> World:
     deployment_rows = _deployment_rows(author, system)
     hold = retention.legal_hold_create(actor=None, dataset=dataset, reason="Litigation hold by legal.")
     return World(
-        author, system, dataset, version, draft, review, event, *erasure_rows, *deployment_rows, hold
+        author,
+        system,
+        dataset,
+        version,
+        draft,
+        review,
+        event,
+        *erasure_rows,
+        *deployment_rows,
+        hold,
+        access_done,
     )
+
+
+def _access_done() -> ErasureRequest:
+    """An access request whose package is built (the export run here, as the worker runs it)."""
+    from governance.services import subject_access
+
+    officer = UserFactory(username="access-officer", role=COMPLIANCE_OFFICER)
+    request = subject_access.subject_request_create(
+        actor=officer,
+        kind="access",
+        reference="SAR-1",
+        identifiers=[{"type": "email", "value": "jan.kowalski@example.org"}],
+    )
+    request = subject_access.subject_request_execute(actor=officer, request=request)
+    assert subject_access.subject_request_claim(request_id=request.pk)
+    assert subject_access.subject_request_run_export(request_id=request.pk).state == "done"
+    return ErasureRequest.objects.get(pk=request.pk)
 
 
 def _deployment_rows(author: Any, system: AISystem) -> tuple[Deployment, Deployment]:
@@ -515,7 +571,7 @@ def test_each_matrix_line_points_at_the_route_it_names() -> None:
         (
             "system", "dataset", "version", "dpia_draft", "dpia_review", "event",
             "erasure", "erasure_held", "erasure_done", "suppression", "erasure_erased", "deployment",
-            "deployment_approved", "hold",
+            "deployment_approved", "hold", "access_done",
         ),
         1,
     )  # fmt: skip
