@@ -26,7 +26,7 @@ import io
 import json
 import secrets
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -226,6 +226,11 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _day(value: Any) -> str:
+    """A date the subject reads: 2026-12-03 14:05 UTC."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
 def _included(request: ErasureRequest, item: dict[str, Any]) -> bool:
     return request.kind == RequestKind.ACCESS or bool(item.get("portable"))
 
@@ -283,6 +288,8 @@ def letter_facts(request: ErasureRequest, exports: dict[str, dict[str, Any]], no
         "received_at": _iso(request.received_at),
         "due_at": _iso(request.due_at),
         "generated_at": _iso(now),
+        "received": _day(request.received_at),
+        "answered": _day(now),
         "controller": settings.SUBJECT_REQUEST_CONTROLLER,
         "authority": settings.SUBJECT_REQUEST_AUTHORITY,
         "identifier_types": dict(sorted(request.identifier_types.items())),
