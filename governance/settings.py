@@ -374,6 +374,7 @@ SPECTACULAR_SETTINGS = {
         "DocumentStatusEnum": "retrieval.choices.DocumentStatus",
         "IndexStateEnum": "retrieval.choices.IndexState",
         "ErasureStatusEnum": "governance.choices.ErasureStatus",
+        "RejectionGroundEnum": "governance.choices.ALL_GROUNDS",
         "ErasureGroundEnum": "governance.choices.ErasureGround",
         "NameMatchDecisionEnum": "governance.choices.NameMatchDecision",
         "DeploymentStatusEnum": "governance.choices.DeploymentStatus",

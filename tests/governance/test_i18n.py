@@ -39,9 +39,10 @@ def test_the_erasure_pages_speak_polish(officer: Any) -> None:
     assert re.search(r"został\w* \d+ dn", html)  # "N days left", with Polish plural forms
     listing = client.get("/admin/governance/erasurerequest/").content.decode()
     assert "Termin" in listing
-    assert "żądania usunięcia danych" in listing.lower() and "Otrzymano" in listing  # model and status names
+    assert "żądania osób, których dane dotyczą" in listing.lower() and "Otrzymano" in listing  # model, status
+    assert "Usunięcie (art. 17)" in listing  # the request's kind
     dashboard = client.get("/admin/").content.decode()
-    assert "Otwarte żądania usunięcia danych" in dashboard
+    assert "Otwarte żądania osób, których dane dotyczą" in dashboard
     assert "jan.kowalski" not in html + listing + dashboard
 
 

@@ -265,7 +265,9 @@ ROUTES = [
     # The package and its password: officers only (an auditor reads the register, never the person's data).
     oversight("subject-request-package", "subject-requests/{access_done}/package/", {"GET": O_WRITE}),
     oversight(
-        "subject-request-package-password", "subject-requests/{access_done}/package/password/", {"POST": O_WRITE}
+        "subject-request-package-password",
+        "subject-requests/{access_done}/package/password/",
+        {"POST": O_WRITE},
     ),
     oversight("suppression-list", "suppressions/", {"GET": O_READ}),
     oversight("suppression-detail", "suppressions/{suppression}/", {"GET": O_READ}),
