@@ -248,8 +248,46 @@ def _without_paths(value: Any) -> Any:
     return value
 
 
+def export_table(record: ErasureRequest) -> SafeString:
+    """An access or portability request: one row per store, what it found and what the package holds."""
+    results = erasure.store_results(record)
+
+    def status(name: str) -> SafeString:
+        if name in results and record.status == ErasureStatus.COMPLETED:
+            return ui.badge("completed", _("in the package"), tone_of=ui.OK)
+        if record.status == ErasureStatus.IN_PROGRESS:
+            return ui.badge("running", _("collecting"))
+        if "not_ready" in record.preview.get(name, {}):
+            return ui.badge("pending", _("not ready"))
+        return ui.badge("pending", _("found, not collected yet"))
+
+    rows = format_html_join(
+        "",
+        "<tr><th scope='row'>{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                name,
+                status(name),
+                _phase(record.preview.get(name)),
+                _phase(results.get(name, {}).get("counts")),
+            )
+            for name in _store_names(record)
+        ),
+    )
+    head = format_html_join(
+        "",
+        "<th scope='col'>{}</th>",
+        ((h,) for h in (_("Store"), _("Status"), _("Found"), _("In the package"))),
+    )
+    return format_html(
+        '<table class="gv-grid gv-stores"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', head, rows
+    )
+
+
 def progress_table(record: ErasureRequest) -> SafeString:
     """One row per store: its status, what it found, erased, purged and what verification said."""
+    if record.kind != RequestKind.ERASURE:
+        return export_table(record)
     results = erasure.store_results(record)
     checked = record.verification.get("stores", {})
     rows = format_html_join(
@@ -287,6 +325,11 @@ def progress_table(record: ErasureRequest) -> SafeString:
 
 
 def phase_times(record: ErasureRequest) -> SafeString:
+    if record.kind != RequestKind.ERASURE:
+        done = {_("Executed"): ui.when(record.executed_at), _("Completed"): ui.when(record.completed_at)}
+        return format_html_join(
+            mark_safe(" &middot; "), "{}: {}", ((k, v) for k, v in done.items() if v != "-")
+        )
     times = {
         _("Executed"): ui.when(record.executed_at),
         _("Logical erasure finished"): ui.when(record.erased_at),
@@ -479,6 +522,17 @@ REQUEST_ACTIONS = (
 )
 
 
+# What only an erasure has: an access or portability request's page leaves them out.
+ERASURE_ONLY_FIELDS = (
+    "erased_at",
+    "purge_due_at",
+    "purged_at",
+    "certificate",
+    "chain_head_sequence",
+    "chain_head_hash_short",
+)
+
+
 @admin.register(ErasureRequest)
 class ErasureRequestAdmin(PolicyAdmin):
     policy_resource = "erasure_request"
@@ -531,7 +585,11 @@ class ErasureRequestAdmin(PolicyAdmin):
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return ["kind", "reference", "received_at", "identifiers"] if obj is None else self.readonly_fields
+        if obj is None:
+            return ["kind", "reference", "received_at", "identifiers"]
+        if obj.kind != RequestKind.ERASURE:
+            return [f for f in self.readonly_fields if f not in ERASURE_ONLY_FIELDS]
+        return self.readonly_fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return [] if obj is None else self.readonly_fields
@@ -623,7 +681,7 @@ class ErasureRequestAdmin(PolicyAdmin):
     def name_matches_undecided(self, obj: ErasureRequest) -> int:
         return obj.name_matches.filter(decision=NameMatchDecision.UNDECIDED).count()
 
-    @admin.display(description=_("Erased"))
+    @admin.display(description=_("Erased or exported"))
     def counts(self, obj: ErasureRequest) -> str:
         parts = [
             f"{name} {value}"

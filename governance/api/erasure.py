@@ -350,6 +350,7 @@ class ErasureRequestViewSet(
 
     def _completed(self) -> ErasureRequest:
         record = self.get_object()
+        erasure.refuse_unless_kind(record, [RequestKind.ERASURE], "certify")
         if record.status != ErasureStatus.COMPLETED or not record.certificate_file:
             raise Conflict(
                 "the certificate exists once the request is completed",
@@ -389,12 +390,14 @@ class SubjectRequestViewSet(ErasureRequestViewSet):
         """The response package (AES-256 ZIP); 410 once expired, or downloaded when single use."""
         handle, package = subject_access.subject_package_open(actor=request.user, request=self.get_object())
         record = package.request
-        return FileResponse(
+        response = FileResponse(
             handle,
             as_attachment=True,
             filename=f"{record.kind}-request-{record.pk}.zip",
             content_type="application/zip",
         )
+        response["Cache-Control"] = "no-store"
+        return response
 
     @extend_schema(request=None, responses={200: PasswordOut})
     @action(detail=True, methods=["post"], url_path="package/password")
@@ -406,7 +409,9 @@ class SubjectRequestViewSet(ErasureRequestViewSet):
         record = self.get_object()
         password = subject_access.subject_package_password(actor=request.user, request=record)
         package = subject_access.latest_package(record)
-        return Response({"password": password, "package": PackageOut(package).data})
+        return Response(
+            {"password": password, "package": PackageOut(package).data}, headers={"Cache-Control": "no-store"}
+        )
 
 
 class SuppressionViewSet(

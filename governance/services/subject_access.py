@@ -66,6 +66,18 @@ EXPORT_FORMAT = "ai-governance-platform/subject-export/1"
 # The letter lists at most this many items; data.json always holds every one.
 LETTER_MAX_ITEMS = 500
 KINDS = (RequestKind.ACCESS, RequestKind.PORTABILITY)
+# What the letter calls the scanner's entity types (data.json keeps the types as found).
+PII_LABELS = {
+    "EMAIL_ADDRESS": "e-mail address",
+    "PHONE_NUMBER": "phone number",
+    "PERSON": "name",
+    "PL_PESEL": "PESEL number",
+    "PL_NIP": "NIP number",
+    "IBAN_CODE": "bank account number (IBAN)",
+    "CREDIT_CARD": "payment card number",
+    "IP_ADDRESS": "IP address",
+    "CUSTOMER_ID": "customer id",
+}
 ARTICLE = {RequestKind.ACCESS: "Article 15", RequestKind.PORTABILITY: "Article 20"}
 
 
@@ -300,6 +312,7 @@ def letter_facts(request: ErasureRequest, exports: dict[str, dict[str, Any]], no
         "items_not_listed": max(0, len(items) - LETTER_MAX_ITEMS),
         "nothing_found": not items,
         "personal_data_types": sorted(pii_types),
+        "personal_data_labels": [PII_LABELS.get(t, t.replace("_", " ").lower()) for t in sorted(pii_types)],
         "processing": contexts,
         "name_matches": {
             "confirmed": decisions[NameMatchDecision.CONFIRMED],
@@ -377,6 +390,12 @@ def live_package(request: ErasureRequest) -> SubjectPackage | None:
 
 
 def latest_package(request: ErasureRequest) -> SubjectPackage:
+    if request.kind == RequestKind.ERASURE:
+        raise Conflict(
+            "an erasure request has no package; its result is the certificate",
+            code="wrong_kind",
+            details={"kind": request.kind, "allowed_kinds": [str(k) for k in KINDS]},
+        )
     package = request.packages.order_by("-created_at", "-id").first()
     if package is None:
         raise Conflict(

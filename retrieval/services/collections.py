@@ -63,13 +63,18 @@ def _check_text_search(config: str, header: str) -> None:
         )
 
 
+# A hundred years: longer is "keep", and a far larger count overflows PostgreSQL's timestamps in the
+# retention sweep's date arithmetic.
+MAX_RETENTION_DAYS = 36_500
+
+
 def check_retention_days(days: Any) -> None:
-    """None keeps documents until deleted; otherwise a whole number of days, at least one."""
+    """None keeps documents until deleted; otherwise a whole number of days, 1 to MAX_RETENTION_DAYS."""
     if days is None:
         return
-    if isinstance(days, bool) or not isinstance(days, int) or days <= 0:
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_RETENTION_DAYS:
         raise ValidationFailed(
-            "document_retention_days must be a positive number of days, or empty to keep documents",
+            f"document_retention_days must be 1 to {MAX_RETENTION_DAYS} days, or empty to keep documents",
             code="invalid_retention_days",
             details={"field": "document_retention_days"},
         )

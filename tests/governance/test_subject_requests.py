@@ -185,7 +185,26 @@ def test_a_purge_or_certificate_of_an_access_request_is_refused(api: Any, office
     certificate = api(officer).get(f"{URL}{request.pk}/certificate/")
 
     assert purge.status_code == 409 and code(purge) == "wrong_kind"
-    assert certificate.status_code == 409 and code(certificate) == "certificate_not_ready"
+    assert certificate.status_code == 409 and code(certificate) == "wrong_kind"
+
+
+def test_an_erasure_has_no_package(api: Any, officer: Any) -> None:
+    request_id = create(api, officer, "erasure").json()["id"]
+
+    response = download(api, officer, request_id)
+    password = api(officer).post(f"{URL}{request_id}/package/password/", {}, format="json")
+
+    assert response.status_code == 409 and code(response) == "wrong_kind"
+    assert password.status_code == 409 and code(password) == "wrong_kind"
+
+
+def test_the_password_and_the_package_are_not_cached(api: Any, officer: Any) -> None:
+    request = executed(api, officer)
+
+    shown = api(officer).post(f"{URL}{request.pk}/package/password/", {}, format="json")
+    downloaded = download(api, officer, request.pk)
+
+    assert "no-store" in shown["Cache-Control"] and "no-store" in downloaded["Cache-Control"]
 
 
 def test_an_access_request_never_runs_erase(api: Any, officer: Any) -> None:

@@ -73,6 +73,9 @@ def test_the_password_page_shows_it_once_and_the_package_opens_with_it(officer: 
     client = client_for(officer)
     page = client.get(f"/admin/governance/erasurerequest/{record.pk}/change/").content.decode()
     assert "Show the package password (once)" in page and "Download the package" in page
+    # Its progress is the package's, not an erasure's.
+    assert "In the package" in page and "in the package" in page
+    assert "Purge due" not in page and ">erased<" not in page and "Erased at" not in page
 
     shown = client.post(action_url(record, "package_password"))
     assert shown.status_code == 200

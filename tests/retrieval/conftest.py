@@ -45,11 +45,19 @@ def doc(external_id: str, text: str, **fields: Any) -> intake.IncomingDocument:
 
 
 def ingest_now(actor: Any, collection: Collection, items: list[intake.IncomingDocument]) -> list[Document]:
-    """Accept documents and run the pipeline in this process (what the Celery task does)."""
+    """Accept documents and run the pipeline in this process (what the Celery task does).
+
+    In a transactional test the ingest task is sent at once, and a session Celery worker started by an
+    earlier test may claim some of the documents first: wait until it has finished them too.
+    """
+    from retrieval.choices import IN_FLIGHT
+    from tests.conftest import wait_for
+
     accepted = documents.documents_ingest(actor=actor, collection=collection, items=items)
     ids = [d.pk for d in accepted.documents if d.pk not in accepted.unchanged]
     claimed = documents.documents_claim(document_ids=ids)
     documents.documents_process(document_ids=claimed)
+    wait_for(lambda: not Document.objects.filter(pk__in=ids, status__in=IN_FLIGHT).exists(), timeout=240)
     return [Document.objects.get(pk=d.pk) for d in accepted.documents]
 
 

@@ -38,8 +38,8 @@ def _chunks(document_id: int) -> int:
         return int(cursor.fetchone()[0])
 
 
-@pytest.mark.parametrize("days", [0, -3])
-def test_a_collection_created_with_retention_days_of_zero_or_less_is_refused(
+@pytest.mark.parametrize("days", [0, -3, 36_501, 2_147_483_647])
+def test_a_collection_created_with_retention_days_of_zero_or_less_or_past_a_century_is_refused(
     api: Any, engineer: Any, ai_system: Any, days: int
 ) -> None:
     response = api(engineer).post(
@@ -89,7 +89,7 @@ def test_the_collection_admin_form_refuses_retention_days_of_zero(
         },
     )
     assert response.status_code == 200
-    assert "must be a positive number of days" in response.content.decode()
+    assert "must be 1 to 36500 days" in response.content.decode()
     assert Collection.objects.get(pk=collection.pk).document_retention_days is None
 
 

@@ -80,7 +80,15 @@ def register_base_model(engineer: Any, model_dir: Path) -> Any:
     from training.services import base_models
 
     model = base_models.base_model_register(actor=engineer, name="tiny", path=str(model_dir), licence="demo")
-    return base_models.base_model_compute_manifest(base_model_id=model.pk)
+    computed = base_models.base_model_compute_manifest(base_model_id=model.pk)
+    if computed.status != "pending":
+        return computed
+    # A transactional test sends the manifest task at once: a session worker may be hashing it.
+    from tests.conftest import wait_for
+
+    return wait_for(
+        lambda: (m := type(model).objects.get(pk=model.pk)).status != "pending" and m, timeout=240
+    )
 
 
 def new_ai_system(engineer: Any) -> Any:
