@@ -43,8 +43,11 @@ def _ensure_users() -> dict[str, str]:
     for username, role in DEMO_USERS.items():
         password = credentials.get(username) or secrets.token_urlsafe(9)
         user, created = user_model.objects.get_or_create(username=username, defaults={"is_staff": True})
-        if created or username not in credentials:
+        # An address, so the retention notices reach the demo officers (files under .data/mail/).
+        email = f"{username}@example.org"
+        if created or username not in credentials or not user.email:
             user.set_password(password)
+            user.email = user.email or email
             user.save()
         user.groups.add(Group.objects.get(name=role))
         credentials[username] = password
