@@ -451,15 +451,10 @@ def erasure_request_extend(
 # --- Execute: the logical phase --------------------------------------------------------------------
 
 
-@transaction.atomic
-def erasure_request_execute(*, actor: User, request: ErasureRequest) -> ErasureRequest:
-    """Queue the logical phase; a second execute while it runs is refused (409)."""
-    require(actor, RESOURCE, WRITE)
-    request = _locked(request)  # two executes at once: the second waits here, then sees in_progress
-    refuse_unless_kind(request, [RequestKind.ERASURE], "erase")
-    _refuse_unless(request, [ErasureStatus.RECEIVED, ErasureStatus.FAILED], "execute")
-    if not request.identifiers_encrypted:
-        raise Conflict("the request's identifiers are gone", code="identifiers_destroyed")
+def start_run(request: ErasureRequest, actor: User) -> str:
+    """What executing any kind starts with (on a locked row): every store asked again, no name-only
+    match left undecided (409 unresolved_name_matches), then in_progress with a fresh claim. Returns
+    the status the request had."""
     request.preview, name_only = _find_all(request)
     _record_matches(request, name_only)
     undecided = list(
@@ -471,13 +466,26 @@ def erasure_request_execute(*, actor: User, request: ErasureRequest) -> ErasureR
             code="unresolved_name_matches",
             details={"name_matches": undecided[:100], "count": len(undecided)},
         )
-    previous = request.status
+    previous = str(request.status)
     request.status, request.executed_by, request.executed_at = (
         ErasureStatus.IN_PROGRESS,
         user_or_none(actor),
         timezone.now(),
     )
     request.error, request.attempts, request.worker_pid, request.heartbeat_at = "", 0, None, None
+    return previous
+
+
+@transaction.atomic
+def erasure_request_execute(*, actor: User, request: ErasureRequest) -> ErasureRequest:
+    """Queue the logical phase; a second execute while it runs is refused (409)."""
+    require(actor, RESOURCE, WRITE)
+    request = _locked(request)  # two executes at once: the second waits here, then sees in_progress
+    refuse_unless_kind(request, [RequestKind.ERASURE], "erase")
+    _refuse_unless(request, [ErasureStatus.RECEIVED, ErasureStatus.FAILED], "execute")
+    if not request.identifiers_encrypted:
+        raise Conflict("the request's identifiers are gone", code="identifiers_destroyed")
+    previous = start_run(request, actor)
     if previous == ErasureStatus.FAILED:
         # A retry (verification found something, e.g. a version uploaded while the request ran) runs
         # every store's erase again as a new run: counts add up, and the purge and verification repeat.

@@ -49,14 +49,13 @@ from governance.services.audit import audit_record
 from governance.services.erasure import (
     RESOURCE,
     PhaseOutcome,
-    _find_all,
     _locked,
-    _record_matches,
     _refuse_unless,
     action,
     erasure_request_create,
     erasure_request_execute,
     scope_for,
+    start_run,
 )
 
 EXPORT_TASK = "governance.tasks.subject_export"
@@ -100,24 +99,7 @@ def subject_request_execute(*, actor: User, request: ErasureRequest) -> ErasureR
     _refuse_unless(
         request, [ErasureStatus.RECEIVED, ErasureStatus.FAILED, ErasureStatus.COMPLETED], "execute"
     )
-    request.preview, name_only = _find_all(request)
-    _record_matches(request, name_only)
-    undecided = list(
-        request.name_matches.filter(decision=NameMatchDecision.UNDECIDED).values_list("pk", flat=True)
-    )
-    if undecided:
-        raise Conflict(
-            "some items match the subject's name only: confirm or exclude each before the package is built",
-            code="unresolved_name_matches",
-            details={"name_matches": undecided[:100], "count": len(undecided)},
-        )
-    previous = request.status
-    request.status, request.executed_by, request.executed_at = (
-        ErasureStatus.IN_PROGRESS,
-        user_or_none(actor),
-        timezone.now(),
-    )
-    request.error, request.attempts, request.worker_pid, request.heartbeat_at = "", 0, None, None
+    previous = start_run(request, actor)
     request.completed_at = None
     request.save()
     enqueue_on_commit(EXPORT_TASK, request.pk)
