@@ -56,20 +56,7 @@ class LiftIn(serializers.Serializer):
 class RetentionRunOut(serializers.ModelSerializer):
     class Meta:
         model = RetentionRun
-        fields = [
-            "id",
-            "created_at",
-            "outcome",
-            "rule",
-            "target_type",
-            "target_id",
-            "target_name",
-            "due_on",
-            "counts",
-            "ids",
-            "hold",
-            "purged_at",
-        ]
+        fields = list(retention.REPORT_COLUMNS)  # the report's JSON and CSV name the same columns
 
 
 class LegalHoldViewSet(
