@@ -114,6 +114,20 @@ def fresh(row: M) -> M:
     return type(row)._default_manager.get(pk=row.pk)
 
 
+def fresh_fixture(name: str) -> Any:
+    """A test-scoped fixture `name` that reads `_shared.<name>` again (`fresh`).
+
+    For a module whose module-scoped `_shared` fixture builds its world once (`built_once`):
+    `engineer = fresh_fixture("engineer")` at module level.
+    """
+
+    @pytest.fixture(name=name)
+    def read(db: None, _shared: Any) -> Any:
+        return fresh(getattr(_shared, name))
+
+    return read
+
+
 @pytest.fixture(autouse=True)
 def _drop_partitions_after_flush(request: pytest.FixtureRequest, django_db_blocker: Any) -> Iterator[None]:
     """Drop the collections' chunk partitions a transactional test leaves behind.

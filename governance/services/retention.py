@@ -239,6 +239,36 @@ def _officers() -> list[Any]:
     return list(users.filter(groups__name=COMPLIANCE_OFFICER).order_by("pk").distinct())
 
 
+def _record_run(
+    *,
+    outcome: str,
+    rule: str,
+    target_type: str,
+    target_id: int,
+    name: str,
+    due: date,
+    payload: dict[str, Any],
+    **fields: Any,
+) -> RetentionRun:
+    """One RetentionRun and its `retention.<outcome>` audit event (rule, target, due date, then `payload`)."""
+    run = RetentionRun.objects.create(
+        rule=rule,
+        outcome=outcome,
+        target_type=target_type,
+        target_id=target_id,
+        target_name=name[:200],
+        due_on=due,
+        **fields,
+    )
+    audit_record(
+        actor=None,
+        action=f"retention.{outcome}",
+        obj=run,
+        payload={"rule": rule, "target": f"{target_type}:{target_id}", "due_on": due.isoformat(), **payload},
+    )
+    return run
+
+
 def _notify(*, rule: str, target_type: str, item: DueItems, what: str) -> RetentionRun | None:
     """Record a notice once per target and due date and e-mail the officers; None if noticed already.
 
@@ -249,27 +279,16 @@ def _notify(*, rule: str, target_type: str, item: DueItems, what: str) -> Retent
     officers = _officers()
     try:
         with transaction.atomic():
-            run = RetentionRun.objects.create(
-                rule=rule,
+            run = _record_run(
                 outcome=RetentionOutcome.NOTIFIED,
+                rule=rule,
                 target_type=target_type,
                 target_id=item.target_id,
-                target_name=item.target_name[:200],
-                due_on=item.due_on,
+                name=item.target_name,
+                due=item.due_on,
+                payload={"due": item.count, "officers": len(officers)},
                 counts={"due": item.count},
                 notified=[user.pk for user in officers],
-            )
-            audit_record(
-                actor=None,
-                action="retention.notified",
-                obj=run,
-                payload={
-                    "rule": rule,
-                    "target": f"{target_type}:{item.target_id}",
-                    "due_on": item.due_on.isoformat(),
-                    "due": item.count,
-                    "officers": len(officers),
-                },
             )
             recipients = [user.email for user in officers]
             if recipients:
@@ -340,20 +359,15 @@ def _held(*, rule: str, target_type: str, target_id: int, name: str, due: date, 
     """Record once per target and due date that a hold kept the data."""
     try:
         with transaction.atomic():
-            run = RetentionRun.objects.create(
-                rule=rule,
+            _record_run(
                 outcome=RetentionOutcome.HELD,
+                rule=rule,
                 target_type=target_type,
                 target_id=target_id,
-                target_name=name[:200],
-                due_on=due,
+                name=name,
+                due=due,
+                payload={"hold": hold.pk},
                 hold=hold,
-            )
-            audit_record(
-                actor=None,
-                action="retention.held",
-                obj=run,
-                payload={"target": f"{target_type}:{target_id}", "due_on": due.isoformat(), "hold": hold.pk},
             )
     except IntegrityError:
         pass  # recorded by an earlier sweep
@@ -429,28 +443,17 @@ def _record_enforced(
         "jobs_cancelled": training_result.get("cancelled_jobs", []),
         "deployments_blocked": blocked,
     }
-    run = RetentionRun.objects.create(
-        rule=RetentionRule.DATASET,
+    return _record_run(
         outcome=RetentionOutcome.ENFORCED,
+        rule=RetentionRule.DATASET,
         target_type=RetentionTarget.DATASET,
         target_id=dataset.pk,
-        target_name=dataset.name,
-        due_on=due,
+        name=dataset.name,
+        due=due,
+        payload={"counts": counts},
         counts=counts,
         ids=ids,
     )
-    audit_record(
-        actor=None,
-        action="retention.enforced",
-        obj=run,
-        payload={
-            "rule": run.rule,
-            "target": f"dataset:{dataset.pk}",
-            "due_on": due.isoformat(),
-            "counts": counts,
-        },
-    )
-    return run
 
 
 def store_enforce(*, store: RetentionStore, target_id: int, name: str, now: datetime) -> RetentionRun | None:
@@ -471,26 +474,16 @@ def store_enforce(*, store: RetentionStore, target_id: int, name: str, now: date
         erased = store.erase(target_id, now)
         if not any(erased.get("counts", {}).values()):
             return None
-        run = RetentionRun.objects.create(
-            rule=store.rule,
+        run = _record_run(
             outcome=RetentionOutcome.ENFORCED,
+            rule=store.rule,
             target_type=store.target_type,
             target_id=target_id,
-            target_name=name[:200],
-            due_on=today,
+            name=name,
+            due=today,
+            payload={"counts": erased["counts"]},
             counts=erased["counts"],
             ids=erased.get("ids", {}),
-        )
-        audit_record(
-            actor=None,
-            action="retention.enforced",
-            obj=run,
-            payload={
-                "rule": run.rule,
-                "target": f"{store.target_type}:{target_id}",
-                "due_on": today.isoformat(),
-                "counts": erased["counts"],
-            },
         )
     purge = store.purge(erased)  # VACUUM: outside the transaction, after the commit
     RetentionRun.objects.filter(pk=run.pk).update(purge=purge, purged_at=timezone.now())

@@ -34,7 +34,7 @@ from tests.answers.conftest import (  # noqa: F401 - fixtures
     make_deployment,
     make_version,
 )
-from tests.conftest import built_once, fresh
+from tests.conftest import built_once, fresh_fixture
 from tests.factories import UserFactory
 from tests.retrieval.conftest import doc, ingest_now
 from tests.training.conftest import (  # noqa: F401 - autouse fixtures
@@ -99,34 +99,12 @@ def _no_answers_counted(_shared: Shared, settings: Any) -> None:
         client.delete(key)
 
 
-@pytest.fixture
-def engineer(db: None, _shared: Shared) -> Any:
-    return fresh(_shared.engineer)
-
-
-@pytest.fixture
-def ai_system(db: None, _shared: Shared) -> Any:
-    return fresh(_shared.ai_system)
-
-
-@pytest.fixture
-def base_model(db: None, _shared: Shared) -> Any:
-    return fresh(_shared.base_model)
-
-
-@pytest.fixture
-def version(db: None, _shared: Shared) -> Any:
-    return fresh(_shared.version)
-
-
-@pytest.fixture
-def trained_job(db: None, _shared: Shared) -> Any:
-    return fresh(_shared.trained_job)
-
-
-@pytest.fixture
-def knowledge(db: None, _shared: Shared) -> Collection:
-    return fresh(_shared.knowledge)
+engineer = fresh_fixture("engineer")
+ai_system = fresh_fixture("ai_system")
+base_model = fresh_fixture("base_model")
+version = fresh_fixture("version")
+trained_job = fresh_fixture("trained_job")
+knowledge = fresh_fixture("knowledge")
 
 
 QUESTION = "How long do refunds take to reach my card?"

@@ -40,7 +40,7 @@ from tests.answers.conftest import (  # noqa: F401 - fixtures
     make_deployment,
     make_version,
 )
-from tests.conftest import built_once, fresh
+from tests.conftest import built_once, fresh_fixture
 from tests.factories import UserFactory
 from tests.training.conftest import new_ai_system, new_version, register_base_model, train_job
 
@@ -98,34 +98,12 @@ def _shared(
     yield from built_once(django_db_blocker, tmp_path_factory, build, TRAINING_ARTIFACTS_ROOT=str(artifacts))
 
 
-@pytest.fixture
-def engineer(db: None, _shared: Shared) -> Any:
-    return fresh(_shared.engineer)
-
-
-@pytest.fixture
-def ai_system(db: None, _shared: Shared) -> Any:
-    return fresh(_shared.ai_system)
-
-
-@pytest.fixture
-def base_model(db: None, _shared: Shared) -> Any:
-    return fresh(_shared.base_model)
-
-
-@pytest.fixture
-def version(db: None, _shared: Shared) -> Any:
-    return fresh(_shared.version)
-
-
-@pytest.fixture
-def trained_job(db: None, _shared: Shared) -> Any:
-    return fresh(_shared.trained_job)
-
-
-@pytest.fixture
-def knowledge(db: None, _shared: Shared) -> Any:
-    return fresh(_shared.knowledge)
+engineer = fresh_fixture("engineer")
+ai_system = fresh_fixture("ai_system")
+base_model = fresh_fixture("base_model")
+version = fresh_fixture("version")
+trained_job = fresh_fixture("trained_job")
+knowledge = fresh_fixture("knowledge")
 
 
 def _free_port() -> int:

@@ -26,7 +26,7 @@ from governance.services.audit import canonical_json
 from retrieval.choices import DocumentStatus, SourceType
 from retrieval.models import Collection, Document
 from retrieval.services import deployment_part as retrieval_part
-from tests.conftest import built_once, fresh
+from tests.conftest import built_once, fresh_fixture
 from tests.factories import AISystemFactory, DatasetFactory, UserFactory
 from tests.training.conftest import (  # noqa: F401 - fixtures shared with the training tests
     FIXTURE_SETTINGS,
@@ -136,29 +136,11 @@ def _shared(
     yield from built_once(django_db_blocker, tmp_path_factory, build, **FIXTURE_SETTINGS)
 
 
-@pytest.fixture
-def engineer(db: None, _shared: Shared) -> Any:
-    return fresh(_shared.engineer)
-
-
-@pytest.fixture
-def ai_system(db: None, _shared: Shared) -> Any:
-    return fresh(_shared.ai_system)
-
-
-@pytest.fixture
-def base_model(db: None, _shared: Shared) -> Any:
-    return fresh(_shared.base_model)
-
-
-@pytest.fixture
-def version(db: None, _shared: Shared) -> Any:
-    return fresh(_shared.version)
-
-
-@pytest.fixture
-def trained_job(db: None, _shared: Shared) -> Any:
-    return fresh(_shared.trained_job)
+engineer = fresh_fixture("engineer")
+ai_system = fresh_fixture("ai_system")
+base_model = fresh_fixture("base_model")
+version = fresh_fixture("version")
+trained_job = fresh_fixture("trained_job")
 
 
 @pytest.fixture
