@@ -86,22 +86,22 @@ LIMITS = (
 # --- Identifiers at rest: Fernet ------------------------------------------------------------------
 
 
-def _fernet() -> Fernet:
-    """A Fernet key derived from settings.ERASURE_IDENTIFIER_KEY (any secret string)."""
+def fernet(purpose: bytes = b"erasure-identifiers") -> Fernet:
+    """A Fernet key derived from settings.ERASURE_IDENTIFIER_KEY (any secret string), one per purpose."""
     secret = str(settings.ERASURE_IDENTIFIER_KEY).encode()
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"erasure-identifiers:" + secret).digest()))
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(purpose + b":" + secret).digest()))
 
 
 def _encrypt(identifiers: list[Identifier]) -> bytes:
     plain = json.dumps([[i.type, i.value] for i in identifiers], ensure_ascii=False).encode()
-    return _fernet().encrypt(plain)
+    return fernet().encrypt(plain)
 
 
 def _decrypt(request: ErasureRequest) -> list[tuple[str, str]]:
     """The raw identifiers (type, value), in memory only; empty once the ciphertext is destroyed."""
     if not request.identifiers_encrypted:
         return []
-    plain = _fernet().decrypt(bytes(request.identifiers_encrypted))
+    plain = fernet().decrypt(bytes(request.identifiers_encrypted))
     return [(str(t), str(v)) for t, v in json.loads(plain)]
 
 

@@ -20,8 +20,6 @@ carries everything found, derived items such as an adapter's lineage included.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import json
 import secrets
@@ -54,6 +52,7 @@ from governance.services.erasure import (
     action,
     erasure_request_create,
     erasure_request_execute,
+    fernet,
     scope_for,
     start_run,
 )
@@ -356,8 +355,7 @@ def _password() -> str:
 
 
 def _fernet() -> Fernet:
-    secret = str(settings.ERASURE_IDENTIFIER_KEY).encode()
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"subject-package-password:" + secret).digest()))
+    return fernet(b"subject-package-password")
 
 
 def is_available(package: SubjectPackage) -> bool:

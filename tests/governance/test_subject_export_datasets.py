@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 from typing import Any
 
@@ -15,8 +14,9 @@ from governance.choices import DatasetVersionStatus, LegalBasis
 from governance.models import AuditEvent, Dataset, DatasetRecord, DatasetVersion
 from governance.participants import ErasureScope, ParticipantNotReady, erasure_participants
 from governance.pii.keys import subject_key
-from governance.services import datasets, erasure_datasets, scanning
+from governance.services import datasets, erasure_datasets
 from tests.factories import AISystemFactory, DatasetFactory
+from tests.governance.test_erasure_datasets import _upload
 
 EMAIL = "Anna.Kowalska@example.com"
 OTHER = "piotr.zielinski@example.com"
@@ -29,24 +29,6 @@ def _records(count: int, subject_at: tuple[int, ...], *, tag: str = "") -> list[
         contact = f" Write to {EMAIL}." if n in subject_at else (f" Write to {OTHER}." if n == 1 else "")
         records.append({"input": f"Ticket {tag}{n}: my invoice is wrong.{contact}", "output": f"answer {n}"})
     return records
-
-
-def _upload(dataset: Any, records: list[dict[str, str]], actor: Any, *, scan: bool = True) -> DatasetVersion:
-    data = "".join(json.dumps(r) + "\n" for r in records).encode()
-    version = datasets.dataset_version_create(
-        actor=actor,
-        dataset=dataset,
-        stream=io.BytesIO(data),
-        filename="tickets.jsonl",
-        size=len(data),
-        holdout_fraction=0.2,
-        split_seed=11,
-    )
-    if scan:
-        assert scanning.dataset_version_claim_scan(version_id=version.pk)
-        version = scanning.dataset_version_scan(version_id=version.pk)
-        assert version.status == DatasetVersionStatus.READY, version.scan_error
-    return DatasetVersion.objects.get(pk=version.pk)
 
 
 def _scope(**extra: Any) -> ErasureScope:
