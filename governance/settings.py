@@ -235,6 +235,11 @@ DATASET_MAX_LINE_BYTES = env_int("DATASET_MAX_LINE_BYTES", 1024 * 1024)
 DATASET_MAX_JSON_DEPTH = env_int("DATASET_MAX_JSON_DEPTH", 32)
 DATASET_DEFAULT_HOLDOUT = env_float("DATASET_DEFAULT_HOLDOUT", 0.10)
 DATASET_SCAN_BATCH = env_int("DATASET_SCAN_BATCH", 500)
+# A scan of at least DATASET_SCAN_PARALLEL_MIN_RECORDS records runs in DATASET_SCAN_PROCESSES scanner
+# processes (governance/pii/processes.py; 0: one per core this process may use), batches stored in order.
+# 1 keeps every scan in the worker's process. Each scanner takes 2-3 s to start and about 200 MB.
+DATASET_SCAN_PROCESSES = env_int("DATASET_SCAN_PROCESSES", 0)
+DATASET_SCAN_PARALLEL_MIN_RECORDS = env_int("DATASET_SCAN_PARALLEL_MIN_RECORDS", 5000)
 
 # --- PII ------------------------------------------------------------------------------------------
 # "spacy" finds names with en_core_web_sm; "regex" runs only the pattern recognisers (5x faster, no names).
