@@ -99,7 +99,9 @@ def audit_record(
     )
     event.hash = event_hash(prev_hash, _event_body(event))
     event.save(force_insert=True)
-    AuditChainHead.objects.update_or_create(id=1, defaults={"sequence": sequence, "hash": event.hash})
+    # One UPDATE (the advisory lock above serialises writers), an INSERT only for the very first event.
+    if not AuditChainHead.objects.filter(id=1).update(sequence=sequence, hash=event.hash):
+        AuditChainHead.objects.create(id=1, sequence=sequence, hash=event.hash)
     return event
 
 

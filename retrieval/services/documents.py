@@ -493,11 +493,14 @@ def _write(collection: Collection, item: _Work) -> Document | None:
         storage.delete_document_chunks(collection, previous)
         Document.objects.filter(pk__in=previous).delete()
     now = timezone.now()
+    # Only what indexing changed is written: the text goes back only when the policy masked it.
+    fields = ["subject_keys", "pii_summary", "chunk_count", "status", "progress", "indexed_at", "finished_at"]
+    fields += [name for name in ("text", "title") if getattr(document, name) != getattr(item, name)]
     document.text, document.title = item.text, item.title
     document.subject_keys, document.pii_summary = item.keys, item.summary
     document.chunk_count, document.status, document.progress = len(item.rows), DocumentStatus.INDEXED, 1.0
     document.indexed_at = document.finished_at = now
-    document.save()
+    document.save(update_fields=fields)
     audit_record(
         actor=None,
         action="document.replaced" if previous else "document.indexed",
