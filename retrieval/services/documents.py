@@ -8,17 +8,19 @@ version searchable and the new one `failed` with its error.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -37,6 +39,10 @@ from retrieval.models import Collection, Document
 from retrieval.services.collections import collection_defer_index
 
 logger = logging.getLogger(__name__)
+
+# Once the PII scan is done, chunks are embedded this many batches (RETRIEVAL_EMBED_BATCH) at a time;
+# after each slice the documents it completed go to the writer thread.
+WRITE_EVERY_BATCHES = 4
 
 INGEST_TASK = "retrieval.tasks.ingest_documents"
 # Rough characters per token for English text, used only to decide whether an upload is a bulk load.
@@ -250,37 +256,95 @@ def _process(collection: Collection, documents: list[Document]) -> None:
             # Masking changes the text that is chunked and embedded: the scan must come first.
             work = _apply_scan(collection, work, _scan(work))
             work = _embed(loaded, _chunk(loaded, collection, work))
-        else:
-            # The scan (spaCy) and the embedding (torch, which releases the GIL) do not depend on each
-            # other here, so they run side by side: ingestion then costs about the embedding alone.
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pii-scan") as pool:
-                scanning = pool.submit(_scan, list(work))
-                work = _embed(loaded, _chunk(loaded, collection, work), beside=scanning)
-                results = scanning.result()
-            work = _apply_scan(collection, work, results)
-        for item in work:
-            _assign_chunk_keys(item)
+            for item in work:
+                _assign_chunk_keys(item)
+            for item in work:
+                _write_or_fail(collection, item)
+            return
+        # The scan (spaCy) and the embedding (torch, which releases the GIL) do not depend on each
+        # other here, so they run side by side; each document is written as soon as its vectors and
+        # the scan are done, while the next ones embed: ingestion then costs about the embedding alone.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pii-scan") as pool:
+            scanning = pool.submit(_scan, list(work))
+            chunked = _chunk(loaded, collection, work)
+            with _writer() as write:
+                _embed(
+                    loaded, chunked, beside=scanning, embedded=lambda item: write(collection, item, scanning)
+                )
+            scanning.result()  # a failed scan failed every document in the writer; raised here to log it
     except DomainError as exc:
         for item in work:
             _fail(item.document.pk, exc.code, exc.message)
-        return
     except Exception as exc:
         logger.exception("ingestion of %d document(s) failed", len(work))
         for item in work:
             _fail(item.document.pk, "ingestion_failed", f"ingestion failed: {type(exc).__name__}")
+
+
+_Write = Callable[[Collection, _Work, "Future[dict[int, _Scanned]]"], None]
+
+
+@contextmanager
+def _writer() -> Iterator[_Write]:
+    """Finish documents (policy, keys, write) in a thread beside the embedding, in the order given.
+
+    Inside a caller's transaction (a test, a management command in atomic()) another thread's connection
+    would not see the caller's rows, so the documents are finished in this thread once all are embedded.
+    """
+    if connection.in_atomic_block:
+        pending: list[tuple[Collection, _Work, Future[dict[int, _Scanned]]]] = []
+        yield lambda *job: pending.append(job)
+        for job in pending:
+            _finish(*job)
         return
-    for item in work:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-write") as pool:
+
+        def submit(collection: Collection, item: _Work, scanning: Future[dict[int, _Scanned]]) -> None:
+            pool.submit(_finish, collection, item, scanning)
+
         try:
-            _write(collection, item)
-        except Exception as exc:
-            # The class only: a database error's message can quote the row, i.e. the document's text.
-            logger.exception("writing document %s failed", item.document.pk)
-            _fail(item.document.pk, "write_failed", f"writing the chunks failed: {type(exc).__name__}")
+            yield submit
+        finally:
+            # The thread's own database connection is closed by the thread, after its last write.
+            pool.submit(lambda: connection.close())
+
+
+def _finish(collection: Collection, item: _Work, scanning: Future[dict[int, _Scanned]]) -> None:
+    """Apply the scan's outcome to an embedded document and write it (or fail it, alone)."""
+    try:
+        results = scanning.result()
+    except DomainError as exc:
+        _fail(item.document.pk, exc.code, exc.message)
+        return
+    except Exception as exc:
+        _fail(item.document.pk, "ingestion_failed", f"ingestion failed: {type(exc).__name__}")
+        return
+    try:
+        applied = _apply_scan(collection, [item], results, progress=False)
+    except Exception as exc:
+        logger.exception("applying the scan to document %s failed", item.document.pk)
+        _fail(item.document.pk, "ingestion_failed", f"ingestion failed: {type(exc).__name__}")
+        return
+    for kept in applied:
+        _assign_chunk_keys(kept)
+        _write_or_fail(collection, kept)
+
+
+def _write_or_fail(collection: Collection, item: _Work) -> None:
+    try:
+        _write(collection, item)
+    except Exception as exc:
+        # The class only: a database error's message can quote the row, i.e. the document's text.
+        logger.exception("writing document %s failed", item.document.pk)
+        _fail(item.document.pk, "write_failed", f"writing the chunks failed: {type(exc).__name__}")
 
 
 def _progress(work: list[_Work], value: float) -> None:
     # Progress is the heartbeat too: a document whose progress stops moving is one whose owner died.
-    claim.heartbeat(Document, [w.document.pk for w in work], progress=value)
+    # Only documents still in the pipeline: one the writer thread already indexed keeps progress 1.0.
+    claim.owned(
+        Document.objects.filter(pk__in=[w.document.pk for w in work], status=DocumentStatus.PROCESSING)
+    ).update(heartbeat_at=timezone.now(), progress=value)
 
 
 def _masked(text: str, result: pii.ScanResult) -> tuple[str, list[tuple[int, int, str]]]:
@@ -338,7 +402,9 @@ def _scan(work: list[_Work]) -> dict[int, _Scanned]:
     return scanned
 
 
-def _apply_scan(collection: Collection, work: list[_Work], results: dict[int, _Scanned]) -> list[_Work]:
+def _apply_scan(
+    collection: Collection, work: list[_Work], results: dict[int, _Scanned], *, progress: bool = True
+) -> list[_Work]:
     """Apply suppression and the collection's policy: reject, mask, or keep; record keys and where.
 
     A document naming a suppressed subject (a completed erasure request) is rejected whatever the
@@ -370,7 +436,8 @@ def _apply_scan(collection: Collection, work: list[_Work], results: dict[int, _S
         # every chunk: erasure must find all of the document's chunks by them.
         item.title_keys = sorted({f.subject_key for f in title.findings + tuple(outside)})
         kept.append(item)
-    _progress(kept, 0.2)
+    if progress:
+        _progress(kept, 0.2)
     return kept
 
 
@@ -428,51 +495,56 @@ def _assign_chunk_keys(item: _Work) -> None:
 
 
 def _embed(
-    loaded: embedding.LoadedModel, work: list[_Work], *, beside: Future[Any] | None = None
+    loaded: embedding.LoadedModel,
+    work: list[_Work],
+    *,
+    beside: Future[Any] | None = None,
+    embedded: Callable[[_Work], None] | None = None,
 ) -> list[_Work]:
-    """Embed every chunk; while `beside` (the PII scan in another thread) runs, with one torch thread fewer.
+    """Embed every chunk, in document order; `embedded` gets each document as soon as its vectors are in.
 
-    torch's threads wait for each other by spinning: with as many of them as cores, a scan thread beside
-    them made both slower (the scan took 3.6 times as long as alone). So until the scan is done the
-    embedding leaves it a core, one batch at a time, then takes every core.
+    While `beside` (the PII scan in another thread) runs, the embedding uses one torch thread fewer, a
+    batch at a time: torch's threads wait for each other by spinning, and with as many of them as cores
+    a scan thread beside them made both slower (the scan took 3.6 times as long as alone). Once the scan
+    is done it takes every core, a few batches at a time, so documents keep reaching the writer.
     """
-    passages_ = [passages.passage(row.heading, row.text) for item in work for row in item.rows]
-    # Longest first over the whole batch, as sentence-transformers orders one call's texts, so that
-    # slicing costs no extra padding; the vectors are put back in chunk order below.
-    order = sorted(range(len(passages_)), key=lambda i: -len(passages_[i]))
-    texts = [passages_[i] for i in order]
+    texts = [passages.passage(row.heading, row.text) for item in work for row in item.rows]
+    ends = list(itertools.accumulate(len(item.rows) for item in work))
     every = int(settings.RETRIEVAL_EMBED_PROGRESS_EVERY)
     batch = int(settings.RETRIEVAL_EMBED_BATCH)
     cores = embedding.ingest_threads()
-    parts = []
-    start = reported = 0
-    while start < len(texts):
-        sharing = beside is not None and not beside.done() and cores > 1
-        # Checked per document below, so one document's bad vectors do not fail its neighbours.
-        size = batch if sharing else every
-        with embedding.torch_threads(cores - 1 if sharing else cores):
-            vectors = loaded.model.encode(
-                texts[start : start + size], batch_size=batch, convert_to_numpy=True, show_progress_bar=False
-            )
-        parts.append(np.asarray(vectors, dtype=np.float32))
-        start += size
-        if start - reported >= every or start >= len(texts):
-            reported = start
-            _progress(work, 0.3 + 0.6 * min(1.0, start / max(1, len(texts))))
     matrix = np.zeros((len(texts), loaded.dimension), dtype=np.float32)
-    if parts:
-        matrix[order] = np.concatenate(parts)
     kept: list[_Work] = []
-    offset = 0
-    for item in work:
-        item.vectors = matrix[offset : offset + len(item.rows)]
-        offset += len(item.rows)
-        try:
-            embedding.check_finite(item.vectors)
-        except embedding.NonFiniteEmbedding as exc:
-            _fail(item.document.pk, "non_finite_embedding", str(exc))
-            continue
-        kept.append(item)
+    start = reported = finished = 0
+    while finished < len(work):
+        if start < len(texts):
+            sharing = beside is not None and not beside.done() and cores > 1
+            size = batch if sharing else batch * WRITE_EVERY_BATCHES
+            with embedding.torch_threads(cores - 1 if sharing else cores):
+                vectors = loaded.model.encode(
+                    texts[start : start + size],
+                    batch_size=batch,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            matrix[start : start + size] = np.asarray(vectors, dtype=np.float32)
+            start = min(start + size, len(texts))
+            if start - reported >= every or start >= len(texts):
+                reported = start
+                _progress(work[finished:], 0.3 + 0.6 * start / max(1, len(texts)))
+        while finished < len(work) and ends[finished] <= start:
+            item = work[finished]
+            finished += 1
+            item.vectors = matrix[ends[finished - 1] - len(item.rows) : ends[finished - 1]]
+            try:
+                # Per document, so one document's bad vectors do not fail its neighbours.
+                embedding.check_finite(item.vectors)
+            except embedding.NonFiniteEmbedding as exc:
+                _fail(item.document.pk, "non_finite_embedding", str(exc))
+                continue
+            kept.append(item)
+            if embedded is not None:
+                embedded(item)
     return kept
 
 
