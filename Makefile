@@ -76,6 +76,21 @@ $(FUZZ_VENV)/.installed: tests/fuzz/requirements.txt
 fuzz: services $(FUZZ_VENV)/.installed
 	$(PY) tests/fuzz/run_schemathesis.py
 
+# LlamaIndex, the indexing benchmark's peer, lives in its own venv so its pins never meet the platform's;
+# torch goes in first at the platform's pin (the local CPU wheel), so nothing can pull a CUDA build.
+PEER_VENV := .venv-peer
+$(PEER_VENV)/.installed: tests/benchmarks/peer/requirements.txt
+	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install --quiet --no-compile torch==2.13.0
+	$(PEER_VENV)/bin/pip install --quiet --no-compile -r tests/benchmarks/peer/requirements.txt
+	touch $@
+
+# Indexing against LlamaIndex PGVectorStore, same documents and model (test_indexing_peer_bench.py).
+.PHONY: bench-peer
+bench-peer: export PYTHONDONTWRITEBYTECODE :=
+bench-peer: migrate $(PEER_VENV)/.installed
+	$(PY) -m pytest tests/benchmarks/test_indexing_peer_bench.py -p no:randomly -s -o addopts="" $(PYTEST_ARGS)
+
 # The Polish catalogue (locale/pl): collect new strings, then compile what translators filled in.
 messages: install
 	$(PY) manage.py makemessages -l pl --ignore=".venv*" --ignore=tests --ignore=.data --ignore=docker --no-obsolete
