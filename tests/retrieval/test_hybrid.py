@@ -226,3 +226,18 @@ def test_the_mode_changes_after_creation_but_the_language_does_not(api, engineer
     assert refused.status_code == 400
     collection.refresh_from_db()
     assert collection.text_search_config == "english" and collection.retrieval_mode == "dense"
+
+
+def test_the_terms_statement_counts_the_idf_n_as_the_service_does(collection, indexed):
+    from retrieval import storage
+    from retrieval.services.search import _total_chunks
+
+    query = "refund paid back to the card"
+    vector = embedding.embed(embedding.load_model(collection.embedding_model), [query])[0]
+    total = _total_chunks(collection)
+    assert [(t.lexeme, t.idf) for t in storage.term_weights(collection, query, None)] == [
+        (t.lexeme, t.idf) for t in storage.term_weights(collection, query, total)
+    ]
+    counted = storage.lexical_search(collection, query, vector, limit=10, document_ids=None)
+    given = storage.lexical_search(collection, query, vector, limit=10, document_ids=None, total=total)
+    assert counted == given and counted[0].external_id == "refunds" and counted[0].title == "Refund policy"

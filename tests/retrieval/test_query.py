@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection, transaction
 
+from retrieval import storage
 from retrieval.choices import DocumentStatus
 from retrieval.models import QueryLog
 from tests.retrieval.conftest import doc
@@ -168,3 +170,44 @@ def test_a_query_to_a_collection_that_does_not_exist_is_404(api, engineer):
     response = api(engineer).post("/api/v1/collections/999999/query/", {"query": "refund"}, format="json")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def _ef_search() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT '[1]'::vector, current_setting('hnsw.ef_search')")  # pgvector loaded
+        return str(cursor.fetchone()[1])
+
+
+def _ef_search_seen_by_a_search_statement(ef_search: int) -> str:
+    with storage._bound_cursor() as cursor:
+        storage.execute_with_ef_search(cursor, ef_search, "SELECT current_setting('hnsw.ef_search')", [])
+        return str(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_search_sets_ef_search_for_its_own_statement_and_it_never_leaks():
+    default = _ef_search()
+    assert default != "77"
+    # Outside a transaction (a query's search runs in autocommit): the setting and the statement share
+    # the pipeline's implicit transaction, and it ends there.
+    assert _ef_search_seen_by_a_search_statement(77) == "77"
+    assert _ef_search() == default
+    # Inside one: SET LOCAL, until the transaction ends.
+    with transaction.atomic():
+        assert _ef_search_seen_by_a_search_statement(77) == "77"
+        assert _ef_search() == "77"
+    assert _ef_search() == default
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_any_transaction_a_query_walks_the_index_cites_and_is_logged(
+    api, engineer, collection, indexed
+):
+    default = _ef_search()
+    body = _query(api(engineer), collection, query="how long does a refund take?", k=2, min_score=-1).json()
+    first = body["results"][0]
+    assert first["citation"]["external_id"] == "refunds" and first["citation"]["title"] == "Refund policy"
+    log = QueryLog.objects.get(pk=body["query_log_id"])
+    assert log.search_mode == "hnsw"
+    assert [r["chunk_id"] for r in log.results] == [r["chunk_id"] for r in body["results"]]
+    assert _ef_search() == default
