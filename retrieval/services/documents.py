@@ -40,9 +40,11 @@ from retrieval.services.collections import collection_defer_index
 
 logger = logging.getLogger(__name__)
 
-# Once the PII scan is done, chunks are embedded this many batches (RETRIEVAL_EMBED_BATCH) at a time;
-# after each slice the documents it completed go to the writer thread.
-WRITE_EVERY_BATCHES = 4
+# While the PII scan runs, chunks are embedded in slices of a quarter batch (RETRIEVAL_EMBED_BATCH) on one
+# thread fewer, so the embedding takes every core soon after the scan ends (a whole batch on one thread
+# took three times as long as the scan, leaving a core idle); then a batch at a time, and after each
+# slice the documents it completed go to the writer thread.
+SHARING_SLICE_SHARE = 4
 
 INGEST_TASK = "retrieval.tasks.ingest_documents"
 # Rough characters per token for English text, used only to decide whether an upload is a bulk load.
@@ -506,7 +508,7 @@ def _embed(
     While `beside` (the PII scan in another thread) runs, the embedding uses one torch thread fewer, a
     batch at a time: torch's threads wait for each other by spinning, and with as many of them as cores
     a scan thread beside them made both slower (the scan took 3.6 times as long as alone). Once the scan
-    is done it takes every core, a few batches at a time, so documents keep reaching the writer.
+    is done it takes every core, a batch at a time, so documents keep reaching the writer.
     """
     texts = [passages.passage(row.heading, row.text) for item in work for row in item.rows]
     ends = list(itertools.accumulate(len(item.rows) for item in work))
@@ -519,7 +521,7 @@ def _embed(
     while finished < len(work):
         if start < len(texts):
             sharing = beside is not None and not beside.done() and cores > 1
-            size = batch if sharing else batch * WRITE_EVERY_BATCHES
+            size = max(1, batch // SHARING_SLICE_SHARE) if sharing else batch
             with embedding.torch_threads(cores - 1 if sharing else cores):
                 vectors = loaded.model.encode(
                     texts[start : start + size],
