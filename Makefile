@@ -48,10 +48,11 @@ static: install
 run: install
 	$(PY) manage.py run_platform --prepare
 
-# The whole suite runs on two xdist workers; each has its own test database, broker key prefix and
+# The whole suite runs on three xdist workers (on two cores: the tests wait on workers and browsers often
+# enough that a third keeps both busy); each has its own test database, broker key prefix and
 # Celery worker (tests/conftest.py), so no worker consumes another's tasks. Named test paths run in one
 # process (no second database to migrate); TEST_WORKERS=0 runs everything in one, TEST_WORKERS=n on n.
-TEST_WORKERS ?= $(if $(filter tests/%,$(PYTEST_ARGS)),0,2)
+TEST_WORKERS ?= $(if $(filter tests/%,$(PYTEST_ARGS)),0,3)
 test: services
 	REDIS_DB=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
