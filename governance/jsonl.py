@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import unicodedata
 from dataclasses import dataclass
 from typing import IO, Any
@@ -38,6 +39,31 @@ class RecordInvalid(Exception):
     def __init__(self, field: str, code: str, message: str) -> None:
         super().__init__(message)
         self.field, self.code, self.message = field, code, message
+
+
+def unstorable(value: Any) -> tuple[str, str] | None:
+    """(code, reason) when a JSON value holds what PostgreSQL or a strict JSON reader refuses, else None.
+
+    A lone surrogate (valid in a JSON string escape, never in UTF-8) and a number out of float range
+    (1e400 parses as infinity; NaN and Infinity literals) anywhere, keys included.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "invalid_character", "a string holds a lone surrogate character, which is not text"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return "invalid_number", "a number is infinite or not a number"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -92,6 +118,8 @@ def normalise_record(record: Any, *, max_depth: int) -> dict[str, Any]:
     unknown = sorted(set(record) - ALLOWED_KEYS)
     if unknown:
         raise RecordInvalid(unknown[0], "unknown_field", f"unknown field '{unknown[0]}'")
+    if (refused := unstorable(record)) is not None:
+        raise RecordInvalid("", *refused)
     normal: dict[str, Any] = {}
     if "messages" in record:
         if "input" in record or "output" in record:

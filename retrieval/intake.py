@@ -15,7 +15,7 @@ from typing import IO, Any
 from django.conf import settings
 
 from governance.errors import TooLarge, ValidationFailed
-from governance.jsonl import RecordError, RecordInvalid, invalid_file, iter_lines
+from governance.jsonl import RecordError, RecordInvalid, invalid_file, iter_lines, unstorable
 from governance.services.datasets import validate_filename
 from retrieval.choices import SourceType
 from retrieval.extraction import BATCH_EXTENSIONS, extract, normalise_text, source_type_for
@@ -116,6 +116,8 @@ def document_from_object(record: Any, *, source_type: str = SourceType.JSON) -> 
     unknown = sorted(set(record) - DOCUMENT_KEYS)
     if unknown:
         raise RecordInvalid(unknown[0], "unknown_field", f"unknown field '{unknown[0]}'")
+    if (refused := unstorable(record)) is not None:
+        raise RecordInvalid("", *refused)
     text = _document_text(record.get("text"))
     return IncomingDocument(
         external_id=_short_string(record.get("external_id"), "external_id", 300, required=True),

@@ -626,7 +626,10 @@ def _reject(document_id: int, summary: dict[str, int], *, code: str = "pii_rejec
         )
     else:
         document.error = "the collection's policy rejects personal data; found: " + ", ".join(types)
+    # Found personal data goes with the text: title, source and metadata too (the external id stays: it
+    # is how the uploader tells which document was refused).
     document.pii_summary, document.text, document.subject_keys = summary, "", []
+    document.title, document.source, document.metadata = "", "", {}
     document.finished_at = timezone.now()
     document.save()
     audit_record(

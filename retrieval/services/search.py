@@ -26,6 +26,7 @@ from django.utils.timezone import is_naive, make_aware
 
 from governance import pii
 from governance.errors import ValidationFailed
+from governance.jsonl import unstorable
 from governance.policy import READ, require
 from governance.roles import User, user_or_none
 from retrieval import embedding, storage
@@ -68,9 +69,12 @@ def _many(name: str, value: Any, kind: type) -> list[Any]:
 def _moment(name: str, value: Any) -> datetime:
     parsed = None
     if isinstance(value, str):
-        parsed = parse_datetime(value)
-        if parsed is None and (day := parse_date(value)) is not None:
-            parsed = datetime(day.year, day.month, day.day)  # noqa: DTZ001 - made aware below
+        try:
+            parsed = parse_datetime(value)
+            if parsed is None and (day := parse_date(value)) is not None:
+                parsed = datetime(day.year, day.month, day.day)  # noqa: DTZ001 - made aware below
+        except ValueError:  # well formed but impossible: month 13, 30 February, hour 25, offset +25:00
+            parsed = None
     if parsed is None:
         raise _invalid(name, f"'{name}' must be an ISO 8601 date or date-time")
     return make_aware(parsed) if is_naive(parsed) else parsed
@@ -91,6 +95,9 @@ def filter_q(filters: dict[str, Any] | None) -> Q | None:
             code="unknown_filter",
             details={"field": f"filters.{unknown[0]}", "allowed": list(FILTER_FIELDS)},
         )
+    for name, value in filters.items():
+        if (refused := unstorable(value)) is not None:
+            raise _invalid(name, f"'{name}': {refused[1]}")
     q = Q()
     for name, value in filters.items():
         if name == "external_id":

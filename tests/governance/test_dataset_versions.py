@@ -113,6 +113,15 @@ BAD_FILES = [
     ("missing_output", b'{"input": "a"}\n', 400, "missing_field", 1),
     ("non_utf8", b'{"input": "a", "output": "\xff\xfe"}\n', 400, "invalid_utf8", 1),
     ("empty_file", b"", 400, "empty_file", None),
+    ("lone_surrogate", b'{"input": "a \\ud800", "output": "b"}\n', 400, "invalid_character", 1),
+    (
+        "infinite_number",
+        b'{"input": "a", "output": "b", "metadata": {"x": 1e400}}\n',
+        400,
+        "invalid_number",
+        1,
+    ),
+    ("nan_literal", b'{"input": "a", "output": "b", "metadata": {"x": NaN}}\n', 400, "invalid_number", 1),
     (
         "deep_nesting",
         b'{"input": "a", "output": "b", "metadata": ' + b"[" * 10_000 + b"]" * 10_000 + b"}\n",

@@ -171,11 +171,23 @@ def test_progress_and_status_are_visible_in_the_document_detail(api, engineer, c
 
 def test_the_reject_policy_rejects_a_document_with_pii_naming_the_entity_types(make_collection, engineer):
     collection = make_collection(pii_policy="reject", chunk_size=64, chunk_overlap=8)
-    [document] = ingest_now(engineer, collection, [doc("ticket", PERSON_DOC)])
+    sent = doc(
+        "ticket",
+        PERSON_DOC,
+        title="Complaint from Anna Kowalska",
+        source="mailbox of anna.kowalska@example.com",
+        metadata={"from": "anna.kowalska@example.com"},
+    )
+    [document] = ingest_now(engineer, collection, [sent])
     assert document.status == DocumentStatus.REJECTED and document.error_code == "pii_rejected"
-    assert "EMAIL_ADDRESS" in document.error and "PHONE_NUMBER" in document.error
-    assert document.pii_summary["EMAIL_ADDRESS"] == 1
+    assert (
+        "EMAIL_ADDRESS" in document.error and "PHONE_NUMBER" in document.error and "PERSON" in document.error
+    )
+    assert document.pii_summary["EMAIL_ADDRESS"] == 3
     assert document.text == "" and not Chunk.objects.filter(document=document).exists()
+    # Nothing the scan found lingers: the title, source and metadata held identifiers too.
+    assert (document.title, document.source, document.metadata) == ("", "", {})
+    assert document.external_id == "ticket"
 
 
 def test_the_reject_policy_indexes_a_document_without_pii(make_collection, engineer):
@@ -213,6 +225,26 @@ def test_an_empty_json_text_is_refused(api, engineer, collection):
     response = api(engineer).post(_url(collection), {"external_id": "x", "text": "  "}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "empty_document"
+    assert _nothing_stored(0, 0)
+
+
+@pytest.mark.parametrize(
+    ("document", "code"),
+    [
+        ({"external_id": "s1", "text": "hello \ud800 world"}, "invalid_character"),
+        ({"external_id": "s1", "text": "ok", "metadata": {"a": "\udc00"}}, "invalid_character"),
+        ({"external_id": "s1", "text": "ok", "metadata": {"\ud800": "a"}}, "invalid_character"),
+        ({"external_id": "s1", "text": "ok", "metadata": {"a": 1e400}}, "invalid_number"),
+    ],
+)
+def test_a_document_postgresql_cannot_store_is_a_400_and_nothing_is_stored(
+    api, engineer, collection, document, code
+):
+    # ASCII JSON: a "\ud800" escape is valid JSON; 1e400 parses as infinity.
+    body = json.dumps(document).replace("Infinity", "1e400")
+    response = api(engineer).post(_url(collection), body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert code in json.dumps(response.json()["error"])
     assert _nothing_stored(0, 0)
 
 

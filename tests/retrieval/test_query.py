@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.db import connection, transaction
 
@@ -159,6 +161,30 @@ def test_it_refuses_a_malformed_filter_value(api, engineer, collection, filters)
     response = _query(api(engineer), collection, query="refund", filters=filters)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_filter"
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"created_after": "2026-13-45"},
+        {"created_after": "2026-02-30"},
+        {"indexed_before": "2026-01-01T25:00:00"},
+        {"created_before": "2026-01-01T10:00:00+25:00"},
+        {"source": "\ud800"},
+        {"external_id": ["ok", "\udc00"]},
+        {"metadata": {"a": "\udc00"}},
+        {"metadata": {"\ud800": "a"}},
+    ],
+)
+def test_a_well_formed_but_impossible_filter_value_is_a_400_not_a_500(api, engineer, collection, filters):
+    # Sent as ASCII JSON: "\ud800" escapes are valid JSON, and a lone surrogate is what arrives.
+    body = json.dumps({"query": "refund", "filters": filters})
+    response = api(engineer).post(
+        f"/api/v1/collections/{collection.pk}/query/", body, content_type="application/json"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid_filter"
+    assert not QueryLog.objects.exists()
 
 
 def test_it_refuses_an_unknown_body_field(api, engineer, collection):
