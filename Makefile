@@ -11,9 +11,10 @@ export TOKENIZERS_PARALLELISM := false
 
 install: $(STAMP)
 
-# The steps `make run` takes write bytecode as they import: the install compiles nothing up front, and an
-# environment that sets PYTHONDONTWRITEBYTECODE would otherwise recompile every module on every start.
-$(STAMP) services migrate demo static run bench: export PYTHONDONTWRITEBYTECODE :=
+# The steps `make run` takes (and the tests, lint and fuzzing) write bytecode as they import: the install
+# compiles nothing up front, and an environment that sets PYTHONDONTWRITEBYTECODE would otherwise
+# recompile every module in every process on every start (a test run starts dozens of them).
+$(STAMP) services migrate demo static run bench test lint fuzz: export PYTHONDONTWRITEBYTECODE :=
 
 # One resolution, torch pinned with the rest (a looser requirement would pull the newest CUDA build, several
 # GB) and every other package at its requirements.lock pin. --no-compile: compiling all ~19,000 files took
