@@ -8,6 +8,8 @@ walks the gates and the approvals through the API instead.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from governance.choices import DeploymentStatus
 from governance.models import Deployment
 from retrieval.models import Collection
 from retrieval.services import collections
+from tests.conftest import fresh_fixture
 from tests.retrieval.conftest import doc, ingest_now
 from tests.training.conftest import (  # noqa: F401 - fixtures
     _clear_hooks,
@@ -87,3 +90,38 @@ def active_deployment(make_deployment: Callable[..., Deployment]) -> Deployment:
 def _unload_models() -> Any:
     yield
     local.unload_all()
+
+
+@dataclass(frozen=True)
+class TrainedWorld:
+    """The rows behind `active_deployment`, for a module that builds them once (tests.conftest.built_once)."""
+
+    engineer: Any
+    ai_system: Any
+    base_model: Any
+    version: Any
+    trained_job: Any
+    knowledge: Collection
+
+
+def trained_world(demo_model_dir: Path) -> TrainedWorld:
+    """A trained job (with its hold-out evaluations), its scanned dataset version and an indexed collection.
+
+    The rows the fixtures of the same names make (tests/training/conftest.py and above), made through
+    the services; they cost several times what one answers test does.
+    """
+    from governance.roles import ENGINEER
+    from tests.factories import UserFactory
+    from tests.training.conftest import new_ai_system, new_version, register_base_model, train_job
+
+    engineer = UserFactory(username="engineer", role=ENGINEER)
+    system = new_ai_system(engineer)
+    base_model = register_base_model(engineer, demo_model_dir)
+    version = new_version(engineer, system)
+    job = train_job(engineer, system, base_model, version)
+    return TrainedWorld(engineer, system, base_model, version, job, index_knowledge(engineer, system))
+
+
+def trained_world_fixtures() -> tuple[Any, ...]:
+    """Test-scoped fixtures named after TrainedWorld's fields, each reading `_shared.<field>` again."""
+    return tuple(fresh_fixture(field.name) for field in fields(TrainedWorld))

@@ -26,6 +26,7 @@ from retrieval.models import Chunk, Collection, QueryLog
 from retrieval.services import collections
 from retrieval.services.search import collection_query
 from tests.answers.conftest import (  # noqa: F401 - fixtures
+    TrainedWorld,
     active_deployment,
     adapter,
     approved_dpia,
@@ -33,9 +34,10 @@ from tests.answers.conftest import (  # noqa: F401 - fixtures
     index_knowledge,
     make_deployment,
     make_version,
+    trained_world,
+    trained_world_fixtures,
 )
-from tests.conftest import built_once, fresh_fixture
-from tests.factories import UserFactory
+from tests.conftest import built_once
 from tests.retrieval.conftest import doc, ingest_now
 from tests.training.conftest import (  # noqa: F401 - autouse fixtures
     FIXTURE_SETTINGS,
@@ -50,23 +52,13 @@ from tests.training.conftest import (  # noqa: F401 - autouse fixtures
 pytestmark = pytest.mark.django_db
 
 
-@dataclass(frozen=True)
-class Shared:
-    engineer: Any
-    ai_system: Any
-    base_model: Any
-    version: Any
-    trained_job: Any
-    knowledge: Collection
-
-
 @pytest.fixture(scope="module")
 def _shared(
     django_db_setup: None,
     django_db_blocker: Any,
     tmp_path_factory: pytest.TempPathFactory,
     demo_model_dir: Any,
-) -> Iterator[Shared]:
+) -> Iterator[TrainedWorld]:
     """The rows behind `active_deployment`, made once for the module's ~90 tests.
 
     A trained job (with its hold-out evaluations), a scanned dataset version and an indexed collection
@@ -74,20 +66,13 @@ def _shared(
     make (tests/training/conftest.py, tests/answers/conftest.py); each test's writes are rolled back
     (tests.conftest.built_once), so each still starts from exactly these.
     """
-
-    def build() -> Shared:
-        engineer = UserFactory(username="engineer", role=ENGINEER)
-        system = new_ai_system(engineer)
-        base_model = register_base_model(engineer, demo_model_dir)
-        version = new_version(engineer, system)
-        job = train_job(engineer, system, base_model, version)
-        return Shared(engineer, system, base_model, version, job, index_knowledge(engineer, system))
-
-    yield from built_once(django_db_blocker, tmp_path_factory, build, **FIXTURE_SETTINGS)
+    yield from built_once(
+        django_db_blocker, tmp_path_factory, lambda: trained_world(demo_model_dir), **FIXTURE_SETTINGS
+    )
 
 
 @pytest.fixture(autouse=True)
-def _no_answers_counted(_shared: Shared, settings: Any) -> None:
+def _no_answers_counted(_shared: TrainedWorld, settings: Any) -> None:
     """The module's engineer is one user for every test: none of its answers count, as for a new user.
 
     The rate limit counts answers per user id in Redis (answers.ratelimit), outside the rolled-back
@@ -99,12 +84,7 @@ def _no_answers_counted(_shared: Shared, settings: Any) -> None:
         client.delete(key)
 
 
-engineer = fresh_fixture("engineer")
-ai_system = fresh_fixture("ai_system")
-base_model = fresh_fixture("base_model")
-version = fresh_fixture("version")
-trained_job = fresh_fixture("trained_job")
-knowledge = fresh_fixture("knowledge")
+engineer, ai_system, base_model, version, trained_job, knowledge = trained_world_fixtures()
 
 
 QUESTION = "How long do refunds take to reach my card?"

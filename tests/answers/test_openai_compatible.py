@@ -19,7 +19,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,18 +30,18 @@ from answers import services, serving
 from answers.backends import InferenceUnavailable, openai_compatible
 from answers.models import AnswerRecord
 from governance.choices import AnswerBackend
-from governance.roles import ENGINEER
 from tests.answers.conftest import (  # noqa: F401 - fixtures
+    TrainedWorld,
     adapter,
     approved_dpia,
     demo_model_dir,
     index_knowledge,
     make_deployment,
     make_version,
+    trained_world,
+    trained_world_fixtures,
 )
-from tests.conftest import built_once, fresh_fixture
-from tests.factories import UserFactory
-from tests.training.conftest import new_ai_system, new_version, register_base_model, train_job
+from tests.conftest import built_once
 
 pytestmark = pytest.mark.django_db
 
@@ -62,23 +61,13 @@ def _answer_settings(settings: Any, tmp_path: Path) -> None:
     settings.ANSWER_BREAKER_RESET_S = 30.0
 
 
-@dataclass(frozen=True)
-class Shared:
-    engineer: Any
-    ai_system: Any
-    base_model: Any
-    version: Any
-    trained_job: Any
-    knowledge: Any
-
-
 @pytest.fixture(scope="module")
 def _shared(
     django_db_setup: None,
     django_db_blocker: Any,
     tmp_path_factory: pytest.TempPathFactory,
     demo_model_dir: Path,
-) -> Iterator[Shared]:
+) -> Iterator[TrainedWorld]:
     """The rows the fixtures of the same names make (tests/training, tests/answers), made once here.
 
     A trained job with its hold-out evaluations, a scanned version and an indexed collection cost more
@@ -86,24 +75,16 @@ def _shared(
     this module's settings: its adapters outside .data/, like `_answer_settings` keeps each test's.
     """
 
-    def build() -> Shared:
-        engineer = UserFactory(username="engineer", role=ENGINEER)
-        system = new_ai_system(engineer)
-        base_model = register_base_model(engineer, demo_model_dir)
-        version = new_version(engineer, system)
-        job = train_job(engineer, system, base_model, version)
-        return Shared(engineer, system, base_model, version, job, index_knowledge(engineer, system))
-
     artifacts = tmp_path_factory.mktemp("openai-compatible-artifacts")
-    yield from built_once(django_db_blocker, tmp_path_factory, build, TRAINING_ARTIFACTS_ROOT=str(artifacts))
+    yield from built_once(
+        django_db_blocker,
+        tmp_path_factory,
+        lambda: trained_world(demo_model_dir),
+        TRAINING_ARTIFACTS_ROOT=str(artifacts),
+    )
 
 
-engineer = fresh_fixture("engineer")
-ai_system = fresh_fixture("ai_system")
-base_model = fresh_fixture("base_model")
-version = fresh_fixture("version")
-trained_job = fresh_fixture("trained_job")
-knowledge = fresh_fixture("knowledge")
+engineer, ai_system, base_model, version, trained_job, knowledge = trained_world_fixtures()
 
 
 def _free_port() -> int:
